@@ -1,0 +1,3 @@
+from tinyml.cli import main
+
+main()

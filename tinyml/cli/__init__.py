@@ -1,0 +1,80 @@
+"""The ``tinyml`` command line: a thin Typer layer over the library.
+
+Each command module registers its commands on ``app`` and imports the library lazily inside
+the command, so ``tinyml --help`` never loads TensorFlow or the TFLM runtime. Errors reach the
+user through ``main()`` only: a ``TinymlError`` becomes two lines on stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from tinyml import __version__
+from tinyml.errors import TinymlError
+
+app = typer.Typer(
+    name="tinyml",
+    help="Take a trained Keras model onto a microcontroller and back.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tinyml {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every external command tinyml runs."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+                        stream=sys.stderr)
+
+
+def _register() -> None:
+    # Each module adds its commands to `app`; they import only typer at module level.
+    from tinyml.cli import boards_cmd  # noqa: F401
+
+
+def print_error(err: TinymlError) -> None:
+    typer.echo(f"error: {err.message}", err=True)
+    if err.hint:
+        typer.echo(f"hint: {err.hint}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import click
+
+    _register()
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=argv, prog_name="tinyml", standalone_mode=False)
+    except TinymlError as err:
+        print_error(err)
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
