@@ -41,9 +41,17 @@ def _root(
                         stream=sys.stderr)
 
 
+# Each module adds its commands to `app`; they import only typer at module level.
+COMMAND_MODULES = [
+    "boards_cmd",
+]
+
+
 def _register() -> None:
-    # Each module adds its commands to `app`; they import only typer at module level.
-    from tinyml.cli import boards_cmd  # noqa: F401
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"tinyml.cli.{name}")
 
 
 def print_error(err: TinymlError) -> None:
