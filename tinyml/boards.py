@@ -71,8 +71,8 @@ def _parse(path: Path) -> Board:
         raise TinymlError(f"board file {path}: unknown engine(s) {bad}", hint=f"engines are {', '.join(ENGINES)}",
                           kind=ErrorKind.INPUT)
     if data["arch"] not in ARCHS:
-        raise TinymlError(f"board file {path}: unknown arch '{data['arch']}'", hint=f"arch is one of {', '.join(ARCHS)}",
-                          kind=ErrorKind.INPUT)
+        raise TinymlError(f"board file {path}: unknown arch '{data['arch']}'",
+                          hint=f"arch is one of {', '.join(ARCHS)}", kind=ErrorKind.INPUT)
     known = set(Board.__dataclass_fields__)
     extra = {k: data.pop(k) for k in list(data) if k not in known}
     data["usb_ids"] = tuple(data.get("usb_ids", ()))

@@ -53,7 +53,7 @@ def schema() -> ModuleType:
     return module
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _enum_names(enum_class: str) -> dict[int, str]:
     cls = getattr(schema(), enum_class)
     return {v: k for k, v in vars(cls).items() if not k.startswith("_") and isinstance(v, int)}
