@@ -89,7 +89,7 @@ def popen(args: Sequence[str | os.PathLike[str]], *, cwd: str | os.PathLike[str]
     if env:
         full_env.update(env)
     try:
-        return subprocess.Popen(argv, cwd=cwd, env=full_env, **kwargs)  # type: ignore[call-overload,no-any-return]
+        return subprocess.Popen(argv, cwd=cwd, env=full_env, **kwargs)  # type: ignore[call-overload]
     except FileNotFoundError as exc:
         raise TinymlError(f"'{argv[0]}' was not found", hint="install it or put it on PATH",
                           kind=ErrorKind.TOOL) from exc
