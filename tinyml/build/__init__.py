@@ -1,0 +1,1 @@
+"""Building and flashing: PlatformIO (offline-safe), virtual boards (QEMU)."""
