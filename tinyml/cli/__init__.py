@@ -44,6 +44,11 @@ def _root(
 # Each module adds its commands to `app`; they import only typer at module level.
 COMMAND_MODULES = [
     "boards_cmd",
+    "inspect_cmd",
+    "convert_cmd",
+    "quantize_cmd",
+    "run_cmd",
+    "demo_cmd",
 ]
 
 
