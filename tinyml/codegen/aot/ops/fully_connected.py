@@ -1,0 +1,28 @@
+"""FULLY_CONNECTED: int8 input and weights (per-tensor or per-channel), int32 bias or none."""
+
+from __future__ import annotations
+
+from tinyml.codegen.aot.context import OpContext
+from tinyml.codegen.aot.ops._common import fused_activation, int8_io, weights_and_bias
+from tinyml.codegen.aot.registry import register
+
+
+@register("FULLY_CONNECTED")
+def emit(ctx: OpContext) -> str:
+    x, y = int8_io(ctx)
+    w = ctx.need_input(1, "filter")
+    ctx.require(len(w.shape) == 2, f"its filter has shape {w.shape}, expected (units, depth)")
+    ctx.require(ctx.options.get("weights_format", 0) in (0, "DEFAULT"), "its weights are shuffled")
+    units, depth = w.shape
+    ctx.require(x.size % depth == 0, f"its input has {x.size} values, not a multiple of the depth {depth}")
+    batches = x.size // depth
+    ctx.require(y.size == batches * units, f"its output has {y.size} values, expected {batches * units}")
+    q = weights_and_bias(ctx, x, y, channels=units, axis=0, product_rounding=True)
+    lo, hi = fused_activation(ctx, y)
+    p = ctx.params("tinyml_fully_connected_params", {
+        "batches": batches, "depth": depth, "units": units,
+        "in_offset": -x.zero_point, "filter_offset": -q["filter_zero_point"], "out_offset": y.zero_point,
+        "act_min": lo, "act_max": hi, "per_channel": q["per_channel"],
+        "filter": q["filter"], "bias": q["bias"], "multiplier": q["multiplier"], "shift": q["shift"],
+    })
+    return f"tinyml_fully_connected_s8(&{p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
