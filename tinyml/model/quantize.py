@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tinyml.errors import ErrorKind, TinymlError
+from tinyml.model.metrics import Comparison, compare
 
 TF_HINT = "install the TensorFlow extra: pip install 'tinyml[tf]' (or pip install tensorflow==2.21.0)"
 
@@ -55,3 +57,95 @@ def quantize_keras(model: Any, rep_x: np.ndarray, *, float_io: bool = False, max
                      target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
                      inference_input_type=io_type, inference_output_type=io_type)
         return out.read_bytes()
+
+
+def float_tflite(model: Any) -> bytes:
+    """The same model as a float32 .tflite (batch 1, no quantization): the size int8 is compared with."""
+    tf = import_tf()
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    with tempfile.TemporaryDirectory(prefix="tinyml-float-") as tmp:
+        out = Path(tmp) / "model.tflite"
+        model.export(str(out), format="litert", verbose=False,
+                     input_signature=[tf.TensorSpec([1, *shape], tf.float32)])
+        return out.read_bytes()
+
+
+@dataclass
+class QuantizeReport:
+    source: str
+    output: str
+    sha256: str
+    float_bytes: int  # float32 .tflite of the same model
+    int8_bytes: int
+    input: dict[str, Any]  # dtype, shape, scale, zero_point of the int8 model's input
+    output_tensor: dict[str, Any]
+    comparison: Comparison | None = None  # with --val: float vs int8 on the held-out data
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["comparison"] = self.comparison.to_dict() if self.comparison else None
+        return d
+
+
+def _io_dict(t: Any) -> dict[str, Any]:
+    return {"name": t.name, "dtype": t.dtype, "shape": list(t.shape),
+            "scale": t.scale if t.quantization else None,
+            "zero_point": t.zero_point if t.quantization else None}
+
+
+def check_output_path(output: str | Path) -> Path:
+    """Refuse an output path we cannot write, before any slow work happens."""
+    out = Path(output)
+    parent = out.absolute().parent
+    if out.is_dir():
+        raise TinymlError(f"output {out} is a directory", hint="pass a file name such as model.tflite",
+                          kind=ErrorKind.OUTPUT)
+    if not parent.is_dir():
+        raise TinymlError(f"output directory {parent} does not exist", hint="create it first or choose another -o",
+                          kind=ErrorKind.OUTPUT)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise TinymlError(f"output directory {parent} is not writable", hint="choose a writable -o path",
+                          kind=ErrorKind.OUTPUT)
+    return out
+
+
+def quantize_file(model_path: str | Path, data_path: str | Path, output: str | Path, *,
+                  val_path: str | Path | None = None, float_io: bool = False) -> QuantizeReport:
+    """``tinyml quantize``: Keras/SavedModel + representative data -> int8 .tflite, with a float-vs-int8 report.
+
+    Everything cheap (paths, data files, the output directory) is checked before TensorFlow loads.
+    The int8 model is measured with the TFLM host interpreter, the float one with Keras.
+    """
+    from tinyml.model import keras_io, tflite
+    from tinyml.model.data import fit_samples, load_data
+    from tinyml.model.reference import dequantize_output, quantize_input, run_reference
+    from tinyml.writer import write_file
+
+    out = check_output_path(output)
+    keras_io.check_model_path(model_path)
+    rep = load_data(data_path, what="representative data")
+    val = load_data(val_path, what="validation data") if val_path is not None else None
+    if val is not None and val.y is None:
+        raise TinymlError(f"validation data {val_path} has no array 'y'",
+                          hint="save labels (int) or targets (float) with np.savez(path, x=..., y=...)",
+                          kind=ErrorKind.INPUT)
+    model = keras_io.load_model(model_path)
+    in_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    full = (1, *in_shape)
+    rep_x = fit_samples(rep.x, in_shape, label=f"representative data {data_path}", model_shape=full)
+    val_x = fit_samples(val.x, in_shape, label=f"validation data {val_path}", model_shape=full) if val else None
+
+    int8 = quantize_keras(model, rep_x.astype(np.float32), float_io=float_io)
+    parsed = tflite.parse(int8)
+    tin, tout = parsed.input_tensors()[0], parsed.output_tensors()[0]
+    comparison = None
+    if val is not None and val_x is not None and val.y is not None:
+        xf = val_x.astype(np.float32)
+        float_out = np.asarray(model.predict(xf, batch_size=64, verbose=0))
+        feed = xf if tin.dtype == "float32" else quantize_input(xf, tin)
+        int8_out = dequantize_output(run_reference(int8, feed), tout)
+        comparison = compare(float_out, int8_out, val.y)
+    float_size = len(float_tflite(model))
+    write_file(out, int8)
+    return QuantizeReport(str(model_path), str(out), parsed.sha256, float_size, len(int8), _io_dict(tin),
+                          _io_dict(tout), comparison)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -127,3 +129,78 @@ def _child_failure(code: int, stderr: str) -> TinymlError:
     return TinymlError(f"the TFLM reference interpreter {how}" + (f": {tail}" if tail else ""),
                        hint=f"rerun with -v to see the command (python -m {CHILD_MODULE} ...)",
                        kind=ErrorKind.TOOL)
+
+
+ENGINES = ("tflm", "aot")
+
+
+@dataclass
+class HostRun:
+    engine: str
+    model: tflite.Model
+    outputs: np.ndarray  # (N, *output_sample) in the output dtype
+    dequantized: np.ndarray | None  # float32 outputs when the output is quantized, else None
+    notes: list[str] = field(default_factory=list)  # what tinyml did to the input, for stderr
+
+    def to_dict(self) -> dict[str, Any]:
+        tout = self.model.output_tensors()[0]
+        return {"engine": self.engine, "model_sha256": self.model.sha256, "samples": int(self.outputs.shape[0]),
+                "output_dtype": tout.dtype, "output_shape": list(tout.shape),
+                "outputs": self.outputs.tolist(),
+                "dequantized": None if self.dequantized is None else self.dequantized.tolist(),
+                "notes": self.notes}
+
+
+def run_engine(model: tflite.Model, x: np.ndarray, engine: str = "tflm") -> np.ndarray:
+    """Outputs of ``engine`` on the host for ``x`` already in the model's input dtype."""
+    if engine == "tflm":
+        return run_reference(model.raw, x)
+    if engine == "aot":
+        try:
+            from tinyml.codegen.aot.host import run_aot
+        except ImportError as exc:
+            if exc.name is not None and not exc.name.startswith("tinyml"):
+                raise  # a broken dependency, not a missing engine
+            raise TinymlError("the aot engine is not available in this tinyml", hint="use --engine tflm",
+                              kind=ErrorKind.UNSUPPORTED) from exc
+        return np.asarray(run_aot(model, x))
+    raise TinymlError(f"unknown engine '{engine}'", hint="use --engine tflm or --engine aot", kind=ErrorKind.USAGE)
+
+
+def run_file(model_path: str | Path, input_path: str | Path, *, engine: str = "tflm",
+             output: str | Path | None = None) -> HostRun:
+    """``tinyml run``: a .tflite on the host over the samples of an .npy/.npz file.
+
+    Float samples for a quantized input are quantized with the input tensor's scale and zero point
+    (noted in ``notes``). With ``output``, the raw outputs are saved as .npy (atomically).
+    """
+    import io
+
+    from tinyml.model.data import load_data
+    from tinyml.writer import write_file
+
+    if engine not in ENGINES:
+        raise TinymlError(f"unknown engine '{engine}'", hint="use --engine tflm or --engine aot", kind=ErrorKind.USAGE)
+    if output is not None:
+        from tinyml.model.quantize import check_output_path
+
+        if Path(output).suffix != ".npy":
+            raise TinymlError(f"output {output} must be a .npy file", hint="e.g. --output y.npy", kind=ErrorKind.USAGE)
+        check_output_path(output)
+    model = tflite.load(model_path)
+    tin, tout = _single_io(model)
+    data = load_data(input_path, what="input")
+    x = fit_samples(data.x, tin.shape[1:], label=f"input {input_path}", model_shape=tin.shape)
+    notes: list[str] = []
+    if tin.dtype in _INT_RANGES and np.issubdtype(x.dtype, np.floating):
+        x = quantize_input(x, tin)
+        notes.append(f"float input quantized to {tin.dtype} with the model's input scale {tin.scale:.6g} "
+                     f"and zero point {tin.zero_point}")
+    x = prepare_input(model, x, label=f"input {input_path}")
+    y = run_engine(model, x, engine)
+    deq = dequantize_output(y, tout) if tout.dtype in _INT_RANGES and tout.quantization is not None else None
+    if output is not None:
+        buf = io.BytesIO()
+        np.save(buf, y, allow_pickle=False)
+        write_file(output, buf.getvalue())
+    return HostRun(engine, model, y, deq, notes)
