@@ -155,6 +155,111 @@ typedef struct {
 
 void tinyml_concatenation(const tinyml_concat_params *p, const void *const *inputs, void *output);
 
+/* ==== activations, elementwise, reduce, (de)quantize: SOFTMAX LOGISTIC TANH ADD MUL MEAN
+ * QUANTIZE DEQUANTIZE. Internal math: src/kernels/fx_nonlinear.h (gemmlowp exp/1/(1+x)). ==== */
+
+/* ---- SOFTMAX (softmax.c) --------------------------------------------------------------- */
+/* int8 -> int8 over the innermost dimension; output scale 1/256, zero point -128 (TFLM
+ * requires both). input_multiplier/left_shift/diff_min as TFLM's SoftmaxPrepare computes them. */
+typedef struct {
+    int32_t outer;                  /* rows */
+    int32_t depth;                  /* innermost dimension */
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+    int32_t diff_min;
+} tinyml_softmax_params;
+
+void tinyml_softmax_s8(const tinyml_softmax_params *p, const int8_t *input, int8_t *output);
+
+/* ---- LOGISTIC (logistic.c), TANH (tanh.c) ---------------------------------------------- */
+/* The input is rescaled to Q4.27 (multiplier/left_shift from frexp, as TFLM's Prepare);
+ * |x - zero_point| >= range_radius saturates. LOGISTIC output: scale 1/256, zero point -128;
+ * TANH output: scale 1/128, zero point 0. */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point;
+    int32_t input_range_radius;
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+} tinyml_sigmoid_params;
+
+void tinyml_logistic_s8(const tinyml_sigmoid_params *p, const int8_t *input, int8_t *output);
+void tinyml_tanh_s8(const tinyml_sigmoid_params *p, const int8_t *input, int8_t *output);
+
+/* ---- ADD (add.c), MUL (mul.c) ---------------------------------------------------------- */
+/* Broadcasting: shapes right-aligned to 4-D (NHWC); stride1/stride2 are each input's element
+ * strides over the output's dims, 0 where that input is repeated. broadcast == 0: both inputs
+ * have `size` elements and a flat loop runs. */
+typedef struct {
+    int32_t size;                   /* output elements */
+    int32_t broadcast;
+    int32_t dims[4];
+    int32_t stride1[4];
+    int32_t stride2[4];
+    int32_t input1_offset;          /* -zero point of input 1 */
+    int32_t input2_offset;
+    int32_t output_offset;          /* output zero point */
+    int32_t left_shift;             /* 20 for int8 */
+    int32_t input1_multiplier, input1_shift;
+    int32_t input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} tinyml_add_params;
+
+void tinyml_add_s8(const tinyml_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+
+typedef struct {
+    int32_t size;
+    int32_t broadcast;
+    int32_t dims[4];
+    int32_t stride1[4];
+    int32_t stride2[4];
+    int32_t input1_offset;
+    int32_t input2_offset;
+    int32_t output_offset;
+    int32_t output_multiplier, output_shift;
+    int32_t act_min, act_max;
+} tinyml_mul_params;
+
+void tinyml_mul_s8(const tinyml_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* ---- MEAN (mean.c) --------------------------------------------------------------------- */
+/* Any axes of a 4-D input. out_dims: the input dims with reduced axes set to 1; red_dims: the
+ * reduced axes' sizes, 1 elsewhere. The output is row-major over out_dims (keep_dims only
+ * changes the shape). multiplier/shift already fold in 1/count (TFLM QuantizedMeanOrSum). */
+typedef struct {
+    int32_t in_dims[4];
+    int32_t out_dims[4];
+    int32_t red_dims[4];
+    int32_t input_zero_point;
+    int32_t output_zero_point;
+    int32_t multiplier, shift;
+} tinyml_mean_params;
+
+void tinyml_mean_s8(const tinyml_mean_params *p, const int8_t *input, int8_t *output);
+
+/* ---- QUANTIZE (quantize.c), DEQUANTIZE (dequantize.c) ---------------------------------- */
+typedef struct {
+    int32_t size;
+    float scale;
+    int32_t zero_point;
+} tinyml_affine_params;
+
+/* float32 -> int8: roundf(x / scale) + zero_point, clamped (TFLM AffineQuantize). */
+void tinyml_quantize_f32_s8(const tinyml_affine_params *p, const float *input, int8_t *output);
+/* int8 -> float32: scale * (q - zero_point) (TFLM Dequantize). */
+void tinyml_dequantize_s8_f32(const tinyml_affine_params *p, const int8_t *input, float *output);
+
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point;
+    int32_t output_zero_point;
+    int32_t multiplier, shift;
+} tinyml_requantize_params;
+
+/* int8 -> int8 with another scale / zero point (TFLM Requantize). */
+void tinyml_quantize_s8_s8(const tinyml_requantize_params *p, const int8_t *input, int8_t *output);
+
 /* ---- (more ops: add their section here, one per op) ------------------------------------ */
 
 #ifdef __cplusplus

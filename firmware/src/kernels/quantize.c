@@ -1,0 +1,40 @@
+/* QUANTIZE, bit-exact with TFLM: float32 -> int8 (AffineQuantize) and int8 -> int8 (Requantize). */
+#include <math.h>
+
+#include "tinyml/kernels.h"
+
+#include "fx_nonlinear.h"
+
+void tinyml_quantize_f32_s8(const tinyml_affine_params *params, const float *input, int8_t *output)
+{
+    tinyml_affine_params p;
+    int32_t i;
+    TINYML_LOAD_PARAMS(p, params);
+    for (i = 0; i < p.size; ++i) {
+        /* TFLM: static_cast<int32_t>(std::round(val / static_cast<float>(scale))): a float
+         * division and rounding half away from zero, i.e. roundf. Clamp before converting so
+         * out-of-range inputs (and NaN) saturate instead of being undefined behaviour. */
+        float r = roundf(input[i] / p.scale);
+        int32_t v;
+        if (!(r > -1000.0f)) {
+            r = r != r ? 0.0f : -1000.0f;
+        } else if (r > 1000.0f) {
+            r = 1000.0f;
+        }
+        v = (int32_t)r + p.zero_point;
+        output[i] = (int8_t)tinyml_clamp_i32(v, -128, 127);
+    }
+}
+
+void tinyml_quantize_s8_s8(const tinyml_requantize_params *params, const int8_t *input, int8_t *output)
+{
+    tinyml_requantize_params p;
+    int32_t i;
+    TINYML_LOAD_PARAMS(p, params);
+    for (i = 0; i < p.size; ++i) {
+        int32_t v = fx_mul_by_quantized_multiplier((int32_t)input[i] - p.input_zero_point, p.multiplier,
+                                                   (int)p.shift) +
+                    p.output_zero_point;
+        output[i] = (int8_t)tinyml_clamp_i32(v, -128, 127);
+    }
+}
