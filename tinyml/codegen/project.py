@@ -341,3 +341,33 @@ def read_manifest(project: Path) -> dict[str, Any]:
         raise TinymlError(f"{path} is not valid JSON: {exc}", hint="regenerate the project with --force",
                           kind=ErrorKind.INPUT) from exc
     return data
+
+
+def create_project(model_path: str | Path, board_id: str, out: str | Path | None = None, *, engine: str | None = None,
+                   force: bool = False, samples_path: str | Path | None = None,
+                   boards_dir: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """Load the model and board, generate the project and write it (the ``tinyml generate`` call).
+
+    Returns the project directory and its manifest. ``out`` defaults to ``./<model>-<board>``.
+    """
+    from tinyml.boards import get_board
+    from tinyml.model.tflite import load
+    from tinyml.writer import write_tree
+
+    board = get_board(board_id, boards_dir)
+    check_engine(board, engine)
+    model = load(model_path)
+    name = Path(model_path).stem
+    samples = None
+    if samples_path is not None:
+        from tinyml.model.data import load_data
+
+        data = load_data(samples_path, what="samples")
+        limit = AVR_MAX_SAMPLES if board.arch == "avr" else DEFAULT_MAX_SAMPLES
+        samples = samples_from_array(model, data.x, limit, Path(samples_path).name)
+    files = generate_project(model, board, engine, samples=samples, name=name)
+    # The board id where `tinyml monitor` looks for it before any flash.
+    files[".tinyml/board"] = board.id + "\n"
+    dest = Path(out) if out is not None else Path.cwd() / f"{name}-{board.id}"
+    write_tree(dest, files, force=force)
+    return dest, json.loads(str(files["tinyml.json"]))

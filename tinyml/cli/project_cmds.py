@@ -1,0 +1,104 @@
+"""`tinyml generate`, `build`, `flash`, `stop`: firmware projects onto real and virtual boards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from tinyml.cli import app
+
+BOARDS_DIR = typer.Option(None, "--boards-dir", help="Extra directory of board TOML files.")
+
+
+@app.command("generate")
+def generate(
+    model: Path = typer.Argument(..., help="The int8 .tflite model."),
+    board: str = typer.Option(..., "--board", "-b", help="Board id (see `tinyml boards`)."),
+    engine: str | None = typer.Option(None, "--engine", "-e", help="aot or tflm (default: the board's first)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Project directory (default ./MODEL-BOARD)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing project directory."),
+    samples: Path | None = typer.Option(None, "--samples", help=".npz/.npy whose x the device streams."),
+    boards_dir: Path | None = BOARDS_DIR,
+    json_out: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
+) -> None:
+    """Generate a complete PlatformIO project (firmware runtime + model) for a board."""
+    from tinyml.cli.output import print_json
+    from tinyml.codegen.project import create_project
+
+    dest, manifest = create_project(model, board, out, engine=engine, force=force, samples_path=samples,
+                                    boards_dir=boards_dir)
+    if json_out:
+        print_json({"project": str(dest), **manifest})
+        return
+    fit = manifest["fit"]
+    typer.echo(f"wrote {dest}: {manifest['engine']} engine for {manifest['board']}")
+    typer.echo(f"  arena {manifest['arena_bytes']:,} B ({fit['arena_source']}); "
+               f"RAM {fit['ram_used_bytes']:,} of {fit['ram_bytes']:,} B, "
+               f"flash ~{fit['flash_used_bytes']:,} of {fit['flash_bytes']:,} B")
+    typer.echo(f"  {manifest['samples']['count']} stream samples ({manifest['samples']['source']})")
+    typer.echo(f"next: tinyml flash {dest}")
+
+
+@app.command("build")
+def build(
+    project: Path = typer.Argument(..., help="A project directory (from `tinyml generate`)."),
+    boards_dir: Path | None = BOARDS_DIR,
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Build a project with PlatformIO (offline-safe: fails fast if packages are missing)."""
+    from tinyml.build.flash import build as do_build
+    from tinyml.cli.output import print_json
+
+    res = do_build(project, boards_dir=boards_dir)
+    if json_out:
+        print_json(res.to_dict())
+        return
+    typer.echo(f"built {res.firmware or res.project}")
+    for line in res.usage:
+        typer.echo(f"  {line}")
+
+
+@app.command("flash")
+def flash(
+    target: Path = typer.Argument(..., help="A project directory, or a .tflite model (with --board)."),
+    board: str | None = typer.Option(None, "--board", "-b", help="Board id (needed for a model)."),
+    port: str | None = typer.Option(None, "--port", "-p", help="Upload port (default: auto-detect; virtual: a free "
+                                    "TCP port)."),
+    engine: str | None = typer.Option(None, "--engine", "-e", help="aot or tflm, when flashing a model."),
+    boards_dir: Path | None = BOARDS_DIR,
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Build if needed and upload; on a virtual board, start QEMU in the background."""
+    from tinyml.build.flash import flash as do_flash
+    from tinyml.cli.output import print_json
+
+    res = do_flash(target, board=board, port=port, engine=engine, boards_dir=boards_dir)
+    if json_out:
+        print_json(res.to_dict())
+        return
+    if res.virtual:
+        typer.echo(f"virtual board {res.board} running (QEMU pid {res.pid})")
+        typer.echo(f"port: {res.port}")
+        typer.echo(f"next: tinyml monitor {res.project}   (stop it with: tinyml stop {res.project})")
+    else:
+        typer.echo(f"flashed {res.board} on {res.port}")
+        typer.echo(f"next: tinyml monitor {res.project}")
+
+
+@app.command("stop")
+def stop(
+    project: Path = typer.Argument(Path("."), help="The project whose virtual board to stop."),
+) -> None:
+    """Stop a running virtual board (QEMU) started by `tinyml flash`."""
+    from tinyml.build.qemu import stop as do_stop
+    from tinyml.errors import ErrorKind, TinymlError
+
+    if not project.is_dir():
+        raise TinymlError(f"project directory {project} does not exist", hint="pass the directory you flashed",
+                          kind=ErrorKind.INPUT)
+    stopped = do_stop(project)
+    if stopped is None:
+        typer.echo(f"no virtual board is running for {project}")
+    else:
+        typer.echo(f"stopped {stopped.machine} (QEMU pid {stopped.pid}, {stopped.url})")
