@@ -1,0 +1,178 @@
+"""`tinyml quantize`: errors before any slow work, nothing half-written, and real conversions (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyml.errors import EXIT_CODES, ErrorKind, TinymlError
+from tinyml.model import tflite
+
+INPUT, OUTPUT, TOOL = (EXIT_CODES[k] for k in (ErrorKind.INPUT, ErrorKind.OUTPUT, ErrorKind.TOOL))
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A file that passes the cheap .keras check (a zip) and valid representative/validation data."""
+    keras_file = tmp_path / "model.keras"
+    with zipfile.ZipFile(keras_file, "w") as z:
+        z.writestr("config.json", "{}")
+    rep = tmp_path / "rep.npz"
+    np.savez(rep, x=np.zeros((4, 1), np.float32))
+    return keras_file, rep
+
+
+def _clean(r: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and r.stderr.startswith("error: ")
+    for w in words:
+        assert w in r.stderr, (w, r.stderr)
+
+
+@pytest.mark.unit
+def test_missing_model(run_cli, tmp_path, files):
+    _, rep = files
+    _clean(run_cli("quantize", str(tmp_path / "none.keras"), "--data", str(rep), "-o", "m.tflite"), INPUT,
+           "does not exist")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name,content,words", [
+    ("model.keras", b"not a zip", ("zip archive",)),
+    ("model.h5", b"not hdf5", ("not an HDF5 file",)),
+    ("model.tflite", b"\0\0\0\0TFL3", ("already a .tflite",)),
+    ("model.pkl", b"x", ("not a Keras model file",)),
+])
+def test_file_that_is_not_a_model(run_cli, tmp_path, files, name, content, words):
+    _, rep = files
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    _clean(run_cli("quantize", str(bad), "--data", str(rep), "-o", "m.tflite"), INPUT, *words)
+    assert not (tmp_path / "m.tflite").exists()
+
+
+@pytest.mark.unit
+def test_directory_that_is_not_a_saved_model(run_cli, tmp_path, files):
+    _, rep = files
+    (tmp_path / "dir").mkdir()
+    _clean(run_cli("quantize", str(tmp_path / "dir"), "--data", str(rep), "-o", "m.tflite"), INPUT,
+           "saved_model.pb")
+
+
+@pytest.mark.unit
+def test_missing_and_bad_data(run_cli, tmp_path, files):
+    model, _ = files
+    _clean(run_cli("quantize", str(model), "--data", "nope.npz", "-o", "m.tflite"), INPUT,
+           "representative data", "does not exist")
+    np.savez(tmp_path / "noy.npz", x=np.zeros((3, 1)))
+    _clean(run_cli("quantize", str(model), "--data", "noy.npz", "--val", "noy.npz", "-o", "m.tflite"), INPUT,
+           "no array 'y'")
+
+
+@pytest.mark.unit
+def test_missing_output_dir_fails_before_tensorflow(monkeypatch, tmp_path, files):
+    """The output check runs first: with TensorFlow unimportable we still get the OUTPUT error."""
+    from tinyml.model.quantize import quantize_file
+
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    model, rep = files
+    with pytest.raises(TinymlError) as info:
+        quantize_file(model, rep, tmp_path / "missing" / "m.tflite")
+    assert info.value.kind is ErrorKind.OUTPUT and "does not exist" in info.value.message
+
+
+@pytest.mark.unit
+def test_read_only_output_dir_fails_before_tensorflow(monkeypatch, tmp_path, files):
+    # Root ignores permission bits, so make the writability check itself see a read-only directory.
+    from tinyml.model.quantize import quantize_file
+
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == ro.absolute() else real_access(p, mode))
+    model, rep = files
+    with pytest.raises(TinymlError) as info:
+        quantize_file(model, rep, ro / "m.tflite")
+    assert info.value.kind is ErrorKind.OUTPUT and "not writable" in info.value.message
+    assert list(ro.iterdir()) == []
+
+
+@pytest.mark.unit
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only directories")
+def test_read_only_output_dir_cli(run_cli, tmp_path, files):
+    model, rep = files
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        _clean(run_cli("quantize", str(model), "--data", str(rep), "-o", str(ro / "m.tflite")), OUTPUT, "not writable")
+    finally:
+        ro.chmod(0o755)
+
+
+@pytest.mark.unit
+def test_output_that_is_a_directory(run_cli, tmp_path, files):
+    model, rep = files
+    (tmp_path / "out").mkdir()
+    _clean(run_cli("quantize", str(model), "--data", str(rep), "-o", "out"), OUTPUT, "is a directory")
+
+
+@pytest.mark.unit
+def test_without_tensorflow_names_the_extra(tmp_path, files):
+    model, rep = files
+    code = ("import sys\nsys.modules['tensorflow'] = None\nfrom tinyml.cli import main\n"
+            f"main(['quantize', {str(model)!r}, '--data', {str(rep)!r}, '-o', {str(tmp_path / 'm.tflite')!r}])\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    _clean(r, TOOL, "TensorFlow is not installed", "pip install 'tinyml[tf]'")
+    assert not (tmp_path / "m.tflite").exists()
+
+
+# ---- slow: real models ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def sine_dir(tmp_path_factory):
+    from models import example_dir
+
+    return example_dir("sine", tmp_path_factory.getbasetemp())
+
+
+@pytest.mark.slow
+def test_rep_shape_mismatch_and_non_keras_zip(run_cli, tmp_path, sine_dir, files):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((4, 3), np.float32))
+    r = run_cli("quantize", str(sine_dir / "model.keras"), "--data", str(bad), "-o", "m.tflite")
+    _clean(r, INPUT, "(3,)", "(1, 1)", "(N, 1)")
+    assert not (tmp_path / "m.tflite").exists()
+    zip_not_model, rep = files
+    _clean(run_cli("quantize", str(zip_not_model), "--data", str(rep), "-o", "m.tflite"), INPUT,
+           "cannot load")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".m.tflite")] == []
+
+
+@pytest.mark.slow
+def test_saved_model_directory_and_float_io(run_cli, tmp_path, sine_dir):
+    sm = tmp_path / "saved"
+    code = ("import keras, sys\nm = keras.models.load_model(sys.argv[1])\n"
+            "m.export(sys.argv[2], format='tf_saved_model', verbose=False)\n")
+    subprocess.run([sys.executable, "-c", code, str(sine_dir / "model.keras"), str(sm)], check=True,
+                   capture_output=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    r = run_cli("quantize", str(sm), "--data", str(sine_dir / "rep.npz"), "--val", str(sine_dir / "val.npz"),
+                "-o", "sm.tflite", "--float-io", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    m = tflite.load(tmp_path / "sm.tflite")
+    assert m.input_tensors()[0].shape == (1, 1)  # batch fixed to 1 though the SavedModel's batch is dynamic
+    assert m.input_tensors()[0].dtype == "float32" and m.output_tensors()[0].dtype == "float32"
+    assert m.opcodes()[0] == "QUANTIZE" and m.opcodes()[-1] == "DEQUANTIZE"
+    assert set(m.opcodes()[1:-1]) == {"FULLY_CONNECTED"}
+    c = report["comparison"]
+    assert c["metric"] == "rmse" and c["int8_value"] <= 1.1 * c["float_value"]
+    assert report["int8_bytes"] == (tmp_path / "sm.tflite").stat().st_size
