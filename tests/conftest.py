@@ -24,3 +24,13 @@ def run_cli(tmp_path: Path):
                               capture_output=True, text=True, timeout=timeout)
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """sine / digits / big int8 models (+ sine_val / digits_val .npz), converted once per session
+    in a child process (tests/model_zoo.py; TINYML_TEST_MODELS=DIR keeps them across sessions)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import model_zoo
+
+    return model_zoo.build(model_zoo.session_dir(tmp_path_factory.mktemp("zoo")))
