@@ -49,6 +49,7 @@ COMMAND_MODULES = [
     "quantize_cmd",
     "run_cmd",
     "demo_cmd",
+    "device_cmds",
     "project_cmds",
 ]
 

@@ -1,0 +1,371 @@
+"""The host side of the tinyml device protocol (docs/protocol.md): a DUT client over any port.
+
+``DeviceClient`` wraps an open pyserial port. It sends framed requests (hello, infer, stream,
+echo) and the MLPerf Tiny text commands, and turns everything the device says into
+``DeviceEvent``s: frames, text lines, and the problems it detected on the way (corrupt lines,
+lost or out-of-order frames, a device reset). Counters in ``stats`` say how many of each, so
+callers can report them; nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tinyml.errors import ErrorKind, TinymlError
+from tinyml.serial import codec
+
+log = logging.getLogger("tinyml.serial")
+
+
+@dataclass
+class LinkStats:
+    frames: int = 0
+    text_lines: int = 0
+    corrupt: int = 0
+    lost: int = 0
+    out_of_order: int = 0
+    resets: int = 0
+    device_errors: int = 0  # 'A' frames with a non-zero code
+    retries: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class DeviceEvent:
+    kind: str  # hello result sample ack text corrupt lost out-of-order reset
+    data: Any = None
+    seq: int | None = None
+    time: float = field(default_factory=time.monotonic)
+
+
+class ConnectionLost(TinymlError):
+    def __init__(self, url: str, reason: str):
+        super().__init__(f"lost the connection to {url}: {reason}",
+                         hint="the device was reset, unplugged or the emulator stopped", kind=ErrorKind.DEVICE)
+
+
+class DeviceClient:
+    def __init__(self, port: Any, url: str = "", timeout: float = 5.0):
+        self.port = port
+        self.url = url or str(getattr(port, "port", "") or "device")
+        self.timeout = timeout
+        self.decoder = codec.Decoder()
+        self.tracker = codec.SeqTracker()
+        self.stats = LinkStats()
+        self.hello_info: codec.Hello | None = None
+        self._events: deque[DeviceEvent] = deque()
+        self._seq = 0
+
+    # ------------------------------------------------------------------ plumbing
+
+    @classmethod
+    def open(cls, url: str, baud: int = 115200, timeout: float = 5.0) -> DeviceClient:
+        from tinyml.serial.ports import open_port
+
+        return cls(open_port(url, baud), url=url, timeout=timeout)
+
+    def close(self) -> None:
+        # closing a dead port must not mask the real error
+        with contextlib.suppress(Exception):
+            self.port.close()
+
+    def __enter__(self) -> DeviceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def next_seq(self) -> int:
+        s = self._seq
+        self._seq = (self._seq + 1) & 0xFFFF
+        return s
+
+    def write(self, data: bytes) -> None:
+        import serial
+
+        try:
+            self.port.write(data)
+        except (serial.SerialException, OSError) as exc:
+            raise ConnectionLost(self.url, str(exc) or type(exc).__name__) from exc
+
+    def send(self, ftype: str, payload: bytes = b"") -> int:
+        seq = self.next_seq()
+        self.write(codec.encode_frame(ftype, seq, payload))
+        return seq
+
+    def _read_some(self) -> bytes:
+        import serial
+
+        try:
+            waiting = self.port.in_waiting
+            return bytes(self.port.read(max(1, min(waiting, 1 << 16))))
+        except (serial.SerialException, OSError) as exc:
+            raise ConnectionLost(self.url, str(exc) or type(exc).__name__) from exc
+
+    def _ingest(self, data: bytes) -> None:
+        out_bytes = self.hello_info.output.nbytes if self.hello_info else None
+        for ev in self.decoder.feed(data):
+            if isinstance(ev, codec.Text):
+                self.stats.text_lines += 1
+                self._events.append(DeviceEvent("text", ev.line))
+            elif isinstance(ev, codec.Corrupt):
+                self.stats.corrupt += 1
+                log.info("corrupt line from device (%s): %r", ev.reason, ev.raw[:80])
+                self._events.append(DeviceEvent("corrupt", ev.reason))
+            else:
+                self._frame(ev, out_bytes)
+                out_bytes = self.hello_info.output.nbytes if self.hello_info else None
+
+    def _frame(self, fr: codec.Frame, out_bytes: int | None) -> None:
+        try:
+            data: Any
+            if fr.type == codec.HELLO:
+                data = codec.parse_hello(fr.payload)
+                kind = "hello"
+            elif fr.type == codec.ACK:
+                data = codec.parse_ack(fr.payload)
+                kind = "ack"
+            elif fr.type in (codec.RESULT, codec.SAMPLE):
+                if out_bytes is None:
+                    raise codec.PayloadError("a result arrived before the hello (output size unknown)")
+                if fr.type == codec.RESULT:
+                    data, kind = codec.parse_result(fr.payload, out_bytes), "result"
+                else:
+                    data, kind = codec.parse_sample(fr.payload, out_bytes), "sample"
+            else:
+                raise codec.PayloadError(f"unknown frame type {fr.type!r}")
+        except codec.PayloadError as exc:
+            self.stats.corrupt += 1
+            self._events.append(DeviceEvent("corrupt", str(exc)))
+            self.tracker.check(fr.seq)
+            return
+        self.stats.frames += 1
+        status = self.tracker.check(fr.seq, boot_hello=kind == "hello" and data.boot)
+        if status == "lost":
+            self.stats.lost = self.tracker.lost
+            self._events.append(DeviceEvent("lost", self.tracker.lost, fr.seq))
+        elif status == "out-of-order":
+            self.stats.out_of_order += 1
+            self._events.append(DeviceEvent("out-of-order", fr.seq, fr.seq))
+        elif status == "reset":
+            self.stats.resets += 1
+            self._events.append(DeviceEvent("reset", data, fr.seq))
+        if kind == "hello":
+            self.hello_info = data
+        if kind == "ack" and not data.ok:
+            self.stats.device_errors += 1
+        self._events.append(DeviceEvent(kind, data, fr.seq))
+
+    def poll(self, timeout: float = 0.0) -> list[DeviceEvent]:
+        """Events received so far, reading for at most ``timeout`` s until there is at least one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            data = self._read_some()
+            if data:
+                self._ingest(data)
+                # drain what is already there without waiting
+                while getattr(self.port, "in_waiting", 0):
+                    self._ingest(self._read_some())
+            if self._events or time.monotonic() >= deadline:
+                break
+        out = list(self._events)
+        self._events.clear()
+        return out
+
+    def events(self, duration: float | None = None) -> Iterator[DeviceEvent]:
+        end = None if duration is None else time.monotonic() + duration
+        while end is None or time.monotonic() < end:
+            yield from self.poll(0.2 if end is None else max(0.0, min(0.2, end - time.monotonic())))
+
+    def _wait(self, match: Callable[[DeviceEvent], bool], what: str, timeout: float | None = None,
+              keep: list[DeviceEvent] | None = None) -> DeviceEvent:
+        limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while True:
+            batch = self.poll(min(0.2, max(0.0, deadline - time.monotonic())))
+            for k, ev in enumerate(batch):
+                if match(ev):
+                    # what came after the reply stays queued for the next poll
+                    self._events.extendleft(reversed(batch[k + 1:]))
+                    return ev
+                if keep is not None:
+                    keep.append(ev)
+            if time.monotonic() >= deadline:
+                raise TinymlError(f"{self.url} did not answer {what} within {limit:g} s",
+                                  hint="is the firmware running and built with tinyml's runtime? "
+                                       "check the port, the baud rate and that nothing else has it open",
+                                  kind=ErrorKind.DEVICE)
+
+    # ------------------------------------------------------------------ requests
+
+    def hello(self, timeout: float | None = None, attempts: int = 3) -> codec.Hello:
+        """Ask for the hello banner (retrying: the first bytes after a port open may be lost)."""
+        err: TinymlError | None = None
+        for _ in range(attempts):
+            seq = self.send(codec.HELLO)
+
+            def is_reply(e: DeviceEvent, seq: int = seq) -> bool:
+                return e.kind == "hello" and e.data.req == seq
+
+            try:
+                ev = self._wait(is_reply, "the hello request",
+                                timeout if timeout is not None else self.timeout / attempts)
+                hello: codec.Hello = ev.data
+                return hello
+            except TinymlError as exc:
+                err = exc
+        assert err is not None
+        raise err
+
+    def _check_input(self, x: bytes) -> None:
+        if self.hello_info is None:
+            self.hello()
+        assert self.hello_info is not None
+        if len(x) != self.hello_info.input.nbytes:
+            raise TinymlError(f"input has {len(x)} bytes, the device's model takes {self.hello_info.input.nbytes}",
+                              hint="check the data's shape and dtype against the model", kind=ErrorKind.INPUT)
+
+    def infer(self, x: bytes) -> codec.Result:
+        return self.infer_many([x])[0]
+
+    def infer_many(self, inputs: Sequence[bytes], window: int = 2, retries: int = 3,
+                   progress: Callable[[int, codec.Result], None] | None = None) -> list[codec.Result]:
+        """Runs every input on the device, ``window`` requests in flight, in order.
+
+        A request the device rejects for a transmission error (CRC, encoding) or that gets lost
+        is sent again (up to ``retries`` times, counted in stats.retries); a reset of the device
+        re-sends everything in flight. Any other device error raises.
+        """
+        for x in inputs[:1]:
+            self._check_input(x)
+        results: list[codec.Result | None] = [None] * len(inputs)
+        inflight: dict[int, int] = {}  # request seq -> input index
+        tries = [0] * len(inputs)
+        todo: deque[int] = deque(range(len(inputs)))
+        done = 0
+        deadline = time.monotonic() + self.timeout
+        while done < len(inputs):
+            while todo and len(inflight) < max(1, window):
+                i = todo.popleft()
+                if len(inputs[i]) != self.hello_info.input.nbytes:  # type: ignore[union-attr]
+                    self._check_input(inputs[i])
+                inflight[self.send(codec.INFER, inputs[i])] = i
+            got_any = False
+            for ev in self.poll(0.2):
+                if ev.kind == "result" and ev.data.req in inflight:
+                    i = inflight.pop(ev.data.req)
+                    results[i] = ev.data
+                    done += 1
+                    got_any = True
+                    if progress:
+                        progress(i, ev.data)
+                elif ev.kind == "ack" and ev.data.req in inflight and not ev.data.ok:
+                    i = inflight.pop(ev.data.req)
+                    if ev.data.name in ("crc", "encoding", "overlong") and tries[i] < retries:
+                        tries[i] += 1
+                        self.stats.retries += 1
+                        todo.appendleft(i)
+                        got_any = True
+                    else:
+                        raise TinymlError(f"the device rejected sample {i}: {ev.data.name}: {ev.data.message}",
+                                          kind=ErrorKind.DEVICE,
+                                          hint="the device is running a different model than expected?"
+                                          if ev.data.name == "length" else None)
+                elif ev.kind == "reset" or (ev.kind == "lost" and inflight):
+                    # replies may be gone: ask again for everything in flight
+                    for i in sorted(inflight.values(), reverse=True):
+                        tries[i] += 1
+                        if tries[i] > retries:
+                            raise TinymlError(f"sample {i}: no valid reply after {retries} retries",
+                                              kind=ErrorKind.DEVICE, hint="the link is too noisy or the device "
+                                                                          "keeps resetting")
+                        self.stats.retries += 1
+                        todo.appendleft(i)
+                    inflight.clear()
+                    got_any = True
+            now = time.monotonic()
+            if got_any:
+                deadline = now + self.timeout
+            elif now > deadline:
+                raise TinymlError(f"{self.url} did not answer an inference request within {self.timeout:g} s "
+                                  f"({done} of {len(inputs)} done)",
+                                  hint="the model may take longer than --timeout, or the device hung",
+                                  kind=ErrorKind.DEVICE)
+        return [r for r in results if r is not None]
+
+    def stream_start(self, period_us: int = 0, count: int = 0) -> None:
+        seq = self.send(codec.STREAM, codec.stream_payload(period_us, count))
+        self._expect_ack(seq, "the stream start")
+
+    def stream_stop(self) -> None:
+        seq = self.send(codec.STOP)
+        self._expect_ack(seq, "the stream stop")
+
+    def _expect_ack(self, seq: int, what: str) -> codec.Ack:
+        kept: list[DeviceEvent] = []
+        ev = self._wait(lambda e: e.kind == "ack" and e.data.req == seq, what, keep=kept)
+        # events that arrived meanwhile (stream samples) stay for the caller
+        self._events.extendleft(reversed(kept))
+        if not ev.data.ok:
+            raise TinymlError(f"the device refused {what}: {ev.data.message}", kind=ErrorKind.DEVICE)
+        ack: codec.Ack = ev.data
+        return ack
+
+    def echo(self, data: bytes, chunk: int = 4096) -> float:
+        """Raw link test: the device echoes ``data`` byte for byte. Returns the seconds it took."""
+        seq = self.send(codec.ECHO, len(data).to_bytes(4, "little"))
+        self._expect_ack(seq, "the echo request")
+        got = bytearray()  # the device echoes only what we send from now on
+        t0 = time.monotonic()
+        sent = 0
+        deadline = t0 + max(self.timeout, len(data) / 2000)
+        while len(got) < len(data):
+            if sent < len(data):
+                self.write(data[sent:sent + chunk])
+                sent += min(chunk, len(data) - sent)
+            got += self._read_some()
+            if time.monotonic() > deadline:
+                raise TinymlError(f"echo test: {len(got)} of {len(data)} bytes came back", kind=ErrorKind.DEVICE)
+        elapsed = time.monotonic() - t0
+        if bytes(got[:len(data)]) != data:
+            raise TinymlError("echo test: the bytes that came back differ from those sent", kind=ErrorKind.DEVICE)
+        self.decoder.feed(bytes(got[len(data):]))
+        return elapsed
+
+    # ------------------------------------------------------------------ MLPerf Tiny text commands
+
+    def mlperf(self, command: str, timeout: float = 30.0) -> list[str]:
+        """Send one DUT command (``name``, ``db load 64`` ...) and return its reply lines up to ``m-ready``."""
+        self.write(command.encode("ascii") + b"%")
+        lines: list[str] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            batch = self.poll(min(0.2, max(0.0, deadline - time.monotonic())))
+            for k, ev in enumerate(batch):
+                if ev.kind == "text":
+                    lines.append(ev.data)
+                    if "m-ready" in ev.data:
+                        self._events.extendleft(reversed(batch[k + 1:]))
+                        return lines
+                # frames meanwhile (a stream) are not replies; they are counted in stats
+            if time.monotonic() >= deadline:
+                raise TinymlError(f"{self.url} did not finish replying to '{command}%' within {timeout:g} s "
+                                  f"(got {lines!r})", kind=ErrorKind.DEVICE)
+
+    def drain(self, quiet: float = 0.2) -> list[DeviceEvent]:
+        """Reads until the line has been quiet for ``quiet`` s; returns what came."""
+        out: list[DeviceEvent] = []
+        while True:
+            got = self.poll(quiet)
+            if not got:
+                return out
+            out += got
+
