@@ -74,3 +74,15 @@ def test_model_tflm_cannot_run_is_a_clear_error():
     assert exc.value.kind is ErrorKind.UNSUPPORTED
     assert "cannot run the model" in exc.value.message
     assert "FULLY_CONNECTED" in exc.value.message  # TFLM's own log says which op failed
+
+
+def test_crash_at_every_size_is_reported_not_retried_forever(monkeypatch):
+    """TFLM aborting in a kernel's Prepare (e.g. a degenerate softmax scale) whatever the arena."""
+    raw = fc_model(units=7)
+    arena._cache.clear()
+    monkeypatch.setattr(arena, "_CHILD", arena._CHILD.replace(
+        "    size = int(line)\n", "    size = int(line)\n    os.abort()\n"))
+    with pytest.raises(TinymlError) as exc:
+        arena.measure_arena(raw)
+    assert exc.value.kind is ErrorKind.UNSUPPORTED
+    assert "even with a 64 MB arena" in exc.value.message and "SIGABRT" in exc.value.message

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -139,7 +140,7 @@ class _Prober:
             proc.wait()
             self.proc = None
             self.crashes += 1
-            self.last_error = f"the interpreter crashed (exit code {proc.returncode})"
+            self.last_error = f"the interpreter crashed ({_describe_exit(proc.returncode)})"
             return False
         parts = line.split(" ", 2)
         if len(parts) < 2 or parts[0] != str(size):
@@ -163,6 +164,15 @@ class _Prober:
         self.log.close()
 
 
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
 def _start_guess(model: Model) -> int:
     """A first size to try: the activation bytes plus room for TFLM's own bookkeeping."""
     acts = sum(t.nbytes for t in model.tensors if not t.is_constant)
@@ -183,14 +193,23 @@ def measure_arena(model_bytes: bytes, *, timeout: float = ATTEMPT_TIMEOUT) -> in
     try:
         lo = 0  # largest size known to fail (0 always does)
         hi = _start_guess(model)
-        while not prober.works(hi):
+        if not prober.works(hi):
             lo = hi
-            if hi >= MAX_ARENA:
-                raise TinymlError(f"the TFLM host interpreter cannot run the model with any arena up to "
-                                  f"{MAX_ARENA // (1024 * 1024)} MB ({prober.last_error})" + prober._log_tail(),
-                                  hint="check that TFLite Micro supports every op of the model (tinyml inspect)",
+            # One try with the largest arena tells "too small" from "cannot run at all" (an op TFLM
+            # lacks, a kernel that rejects the model in Prepare) before any doubling.
+            if not prober.works(MAX_ARENA):
+                raise TinymlError(f"the TFLM host interpreter cannot run the model even with a "
+                                  f"{MAX_ARENA // (1024 * 1024)} MB arena: {prober.last_error}" + prober._log_tail(),
+                                  hint="check that TFLite Micro supports every op of the model and that its "
+                                       "quantization parameters are sane (tinyml inspect --no-arena shows them)",
                                   kind=ErrorKind.UNSUPPORTED)
             hi = min(hi * 2, MAX_ARENA)
+            while not prober.works(hi):
+                if hi >= MAX_ARENA:  # worked a moment ago: the interpreter is not deterministic
+                    raise TinymlError("the TFLM host interpreter gave different answers for the same arena size",
+                                      hint="report this model to tinyml", kind=ErrorKind.TOOL)
+                lo = hi
+                hi = min(hi * 2, MAX_ARENA)
         while hi - lo > ALIGN:
             mid = _align((lo + hi) // 2)
             if mid in (lo, hi):
