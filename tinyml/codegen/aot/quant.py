@@ -51,13 +51,6 @@ def conv_multipliers(input_scale: float, filter_scales: np.ndarray, output_scale
     return mults, shifts
 
 
-def product_scale_multiplier(input_scale: float, filter_scale: float, output_scale: float) -> tuple[int, int]:
-    """GetQuantizedConvolutionMultipler (per-tensor FULLY_CONNECTED): the product of the two
-    float32 scales is rounded to float32 first, then divided in double."""
-    prod = float(np.float32(input_scale) * np.float32(filter_scale))
-    return quantize_multiplier(prod / float(np.float32(output_scale)))
-
-
 def activation_range(activation: str, scale: float, zero_point: int,
                      qmin: int = INT8_MIN, qmax: int = INT8_MAX) -> tuple[int, int]:
     """CalculateActivationRangeQuantized: the clamp a fused activation becomes (float32 division)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tinyml.codegen.aot.context import OpContext
-from tinyml.codegen.aot.quant import activation_range, compute_padding, conv_multipliers, product_scale_multiplier
+from tinyml.codegen.aot.quant import activation_range, compute_padding, conv_multipliers
 from tinyml.model.tflite import Tensor
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
@@ -27,12 +27,12 @@ def int8_io(ctx: OpContext) -> tuple[Tensor, Tensor]:
     return x, y
 
 
-def weights_and_bias(ctx: OpContext, x: Tensor, y: Tensor, *, channels: int, axis: int,
-                     product_rounding: bool = False) -> dict[str, Any]:
+def weights_and_bias(ctx: OpContext, x: Tensor, y: Tensor, *, channels: int, axis: int) -> dict[str, Any]:
     """Filter, bias and requantization fields of a conv-like params struct.
 
-    ``product_rounding``: per-tensor FULLY_CONNECTED rounds input_scale * filter_scale to
-    float32 before dividing (TFLM's GetQuantizedConvolutionMultipler); convolutions don't."""
+    Per-tensor and per-channel both compute double(input_scale) * double(filter_scale) /
+    double(output_scale), as TFLM's PopulateConvolutionQuantizationParams and (per-tensor
+    FULLY_CONNECTED) GetQuantizedConvolutionMultipler do."""
     w = ctx.need_input(1, "filter")
     ctx.require(w.is_constant, "its filter is not a constant tensor")
     ctx.require_dtype(w, "filter", "int8")
@@ -45,11 +45,7 @@ def weights_and_bias(ctx: OpContext, x: Tensor, y: Tensor, *, channels: int, axi
                     f"its filter has {len(q.scale)} scales on axis {q.axis}, expected {channels} on axis {axis}")
     ctx.require(all(int(z) == 0 for z in q.zero_point) or not per_channel,
                 "its per-channel filter has non-zero zero points")
-    if per_channel or not product_rounding:
-        mults, shifts = conv_multipliers(x.scale, q.scale, y.scale)
-    else:
-        m, s = product_scale_multiplier(x.scale, float(q.scale[0]), y.scale)
-        mults, shifts = [m], [s]
+    mults, shifts = conv_multipliers(x.scale, q.scale, y.scale)
     b = ctx.input(2)
     bias = None
     if b is not None:

@@ -17,7 +17,7 @@ def emit(ctx: OpContext) -> str:
     ctx.require(x.size % depth == 0, f"its input has {x.size} values, not a multiple of the depth {depth}")
     batches = x.size // depth
     ctx.require(y.size == batches * units, f"its output has {y.size} values, expected {batches * units}")
-    q = weights_and_bias(ctx, x, y, channels=units, axis=0, product_rounding=True)
+    q = weights_and_bias(ctx, x, y, channels=units, axis=0)
     lo, hi = fused_activation(ctx, y)
     p = ctx.params("tinyml_fully_connected_params", {
         "batches": batches, "depth": depth, "units": units,
