@@ -6,7 +6,8 @@ API (other test modules may import it: ``from models import ...`` with tests/ on
 - ``digits_model_path(tmpdir) -> Path``: int8 .tflite of examples/digits (input (1, 8, 8, 1), output (1, 10))
 - ``example_dir(name, tmpdir) -> Path``: the folder holding, for ``name`` in ("sine", "digits"):
   ``model.keras``, ``rep.npz`` (x), ``val.npz`` (held-out x, y), ``model.tflite`` (int8 I/O) and
-  ``model_float_io.tflite`` (float32 I/O).
+  ``model_float_io.tflite`` (float32 I/O), and ``report.json`` (``QuantizeReport.to_dict()`` of
+  model.tflite with ``val.npz``: float vs int8 accuracy or RMSE measured with the TFLM interpreter).
 
 ``tmpdir`` is a directory shared by the session, e.g. ``tmp_path_factory.getbasetemp()``; the
 models land in ``<tmpdir>/tinyml-examples/<name>/`` and are built only when missing. Set
@@ -24,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ("sine", "digits")
-FILES = ("model.keras", "rep.npz", "val.npz", "model.tflite", "model_float_io.tflite")
+FILES = ("model.keras", "rep.npz", "val.npz", "model.tflite", "model_float_io.tflite", "report.json")
 
 _CHILD = r"""
 import importlib.util, os, sys
@@ -36,11 +37,13 @@ spec = importlib.util.spec_from_file_location(f"example_{name}", root / "example
 example = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(example)
 example.train(out)
+import json
 import keras
-from tinyml.model.quantize import quantize_keras
+from tinyml.model.quantize import quantize_file, quantize_keras
+report = quantize_file(out / "model.keras", out / "rep.npz", out / "model.tflite", val_path=out / "val.npz")
+(out / "report.json").write_text(json.dumps(report.to_dict(), indent=1))
 model = keras.models.load_model(out / "model.keras", compile=False)
 rep = np.load(out / "rep.npz")["x"]
-(out / "model.tflite").write_bytes(quantize_keras(model, rep))
 (out / "model_float_io.tflite").write_bytes(quantize_keras(model, rep, float_io=True))
 """
 

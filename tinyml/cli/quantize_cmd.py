@@ -31,7 +31,7 @@ def print_quantize_report(report: Any) -> None:
             rows.append([f"RMSE ({c.samples} samples)", f"{c.float_value:.5f}", f"{c.int8_value:.5f}", rel])
         rows.append(["|int8 - float| output", "-", f"max {c.max_abs_diff:.5f}", f"mean {c.mean_abs_diff:.5f}"])
     print_table(f"{report.output}  (sha256 {report.sha256[:16]}...)", ["", "float32", "int8", "change"], rows)
-    tin, tout = report.input, report.output_tensor
+    tin, tout = report.input_tensor, report.output_tensor
     for label, t in (("input", tin), ("output", tout)):
         q = f"scale {t['scale']:.6g}, zero point {t['zero_point']}" if t["scale"] is not None else "not quantized"
         typer.echo(f"{label}: {t['dtype']} {tuple(t['shape'])}, {q}")

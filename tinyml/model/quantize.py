@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -14,14 +17,41 @@ import numpy as np
 from tinyml.errors import ErrorKind, TinymlError
 from tinyml.model.metrics import Comparison, compare
 
+log = logging.getLogger("tinyml.quantize")
 TF_HINT = "install the TensorFlow extra: pip install 'tinyml[tf]' (or pip install tensorflow==2.21.0)"
+
+
+@contextlib.contextmanager
+def native_stderr_to_log(what: str) -> Iterator[None]:
+    """Send what C++ code writes on fd 2 (absl's CUDA notice, the converter's "fully_quantize: ..."
+    lines) to the log (seen with ``tinyml -v``) instead of the user's terminal."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real fd (pytest capture, notebooks): leave it
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), fd)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode(errors="replace").strip()
+            if text:
+                log.info("%s wrote on stderr:\n%s", what, text)
 
 
 def import_tf() -> Any:
     """TensorFlow, or a TinymlError saying exactly what to install."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        import tensorflow as tf
+        with native_stderr_to_log("importing TensorFlow"):
+            import tensorflow as tf
     except ImportError as exc:
         raise TinymlError("TensorFlow is not installed; `tinyml quantize` needs it", hint=TF_HINT,
                           kind=ErrorKind.TOOL) from exc
@@ -51,11 +81,12 @@ def quantize_keras(model: Any, rep_x: np.ndarray, *, float_io: bool = False, max
         out = Path(tmp) / "model.tflite"
         # model.export with a fixed batch of 1: from_keras_model keeps a dynamic batch and adds
         # SHAPE/STRIDED_SLICE/PACK ops microcontroller runtimes do not want.
-        model.export(str(out), format="litert", verbose=False,
-                     input_signature=[tf.TensorSpec([1, *shape], tf.float32)],
-                     optimizations=[tf.lite.Optimize.DEFAULT], representative_dataset=gen,
-                     target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
-                     inference_input_type=io_type, inference_output_type=io_type)
+        with native_stderr_to_log("the TFLite converter"):
+            model.export(str(out), format="litert", verbose=False,
+                         input_signature=[tf.TensorSpec([1, *shape], tf.float32)],
+                         optimizations=[tf.lite.Optimize.DEFAULT], representative_dataset=gen,
+                         target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+                         inference_input_type=io_type, inference_output_type=io_type)
         return out.read_bytes()
 
 
@@ -65,8 +96,9 @@ def float_tflite(model: Any) -> bytes:
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     with tempfile.TemporaryDirectory(prefix="tinyml-float-") as tmp:
         out = Path(tmp) / "model.tflite"
-        model.export(str(out), format="litert", verbose=False,
-                     input_signature=[tf.TensorSpec([1, *shape], tf.float32)])
+        with native_stderr_to_log("the TFLite converter"):
+            model.export(str(out), format="litert", verbose=False,
+                         input_signature=[tf.TensorSpec([1, *shape], tf.float32)])
         return out.read_bytes()
 
 
@@ -77,7 +109,7 @@ class QuantizeReport:
     sha256: str
     float_bytes: int  # float32 .tflite of the same model
     int8_bytes: int
-    input: dict[str, Any]  # dtype, shape, scale, zero_point of the int8 model's input
+    input_tensor: dict[str, Any]  # name, dtype, shape, scale, zero_point of the int8 model's input
     output_tensor: dict[str, Any]
     comparison: Comparison | None = None  # with --val: float vs int8 on the held-out data
 
