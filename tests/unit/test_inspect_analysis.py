@@ -253,3 +253,28 @@ def test_inspect_does_not_import_tensorflow(models):
             "print('HEAVY', heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out
+
+
+def test_cli_board_with_op_tflm_lacks(run_cli, tmp_path):
+    g = GraphBuilder()
+    x = g.tensor([1, 4], scale=0.1)
+    y = g.tensor([1, 4], scale=0.1)
+    g.op("CUSTOM:MyInt8Op", [x], [y])
+    p = tmp_path / "custom.tflite"
+    p.write_bytes(g.build([x], [y]))
+    d = _board_dir(tmp_path, ram=1 << 20)
+    r = run_cli("inspect", str(p), "--board", "tiny", "--boards-dir", str(d), "--engine", "tflm", "--json")
+    assert r.returncode == EXIT_CODES[ErrorKind.UNSUPPORTED], r.stderr
+    assert "no kernel for: CUSTOM:MyInt8Op" in r.stderr
+    assert json.loads(r.stdout)["unsupported_ops"] == ["CUSTOM:MyInt8Op"]
+
+
+def test_aot_fit_uses_the_planner(models):
+    r = analysis.inspect_model(models["cnn"], board="qemu-mps2-an386", engine="aot")
+    assert r.fit is not None and r.fit.engine == "aot" and r.arena_bytes is None  # no TFLM run for aot
+    planned, _ = analysis._aot_arena(parse(models["cnn"].read_bytes()))
+    if planned is None:
+        assert "lower bound" in r.fit.arena_source
+    else:
+        assert r.fit.arena_bytes == planned and "aot memory plan" in r.fit.arena_source
+        assert planned >= r.totals.activation_peak_bytes  # no plan beats the live-set lower bound
