@@ -77,6 +77,8 @@ static struct {
     uint32_t stream_due;
     /* raw echo for the link throughput test */
     uint32_t echo_left;
+    uint16_t echo_req;
+    uint8_t echo_sink;
     uint8_t init_ok;
 } rt;
 
@@ -232,12 +234,15 @@ static void dispatch_frame(void) {
         ack_end();
         return;
     case TP_T_ECHO:
-        if (rt.f_len != 4) {
-            ack(req, TP_E_ARG, TP_STR("echo: payload is u32 byte count"));
+        if (rt.f_len != 4 && rt.f_len != 5) {
+            ack(req, TP_E_ARG, TP_STR("echo: payload is u32 byte count [, u8 mode]"));
             ack_end();
             return;
         }
-        ack(req, TP_OK, TP_STR("echo"));
+        /* mode 0: echo every byte back; mode 1: swallow them and say when all arrived */
+        rt.echo_sink = rt.f_len == 5 && ctl_buf[4] == 1;
+        rt.echo_req = req;
+        ack(req, TP_OK, rt.echo_sink ? TP_STR("sink") : TP_STR("echo"));
         ack_end();
         rt.echo_left = ctl_u32(0);
         return;
@@ -669,8 +674,14 @@ void tinyml_runtime_poll(void) {
     int c;
     while ((c = tinyml_port_read()) >= 0) {
         if (rt.echo_left) {
-            tp_putc((char)c);
-            if (--rt.echo_left == 0) tp_flush();
+            if (!rt.echo_sink) tp_putc((char)c);
+            if (--rt.echo_left == 0) {
+                if (rt.echo_sink) {
+                    ack(rt.echo_req, TP_OK, TP_STR("sink done"));
+                    ack_end();
+                }
+                tp_flush();
+            }
             continue;
         }
         rx_byte((uint8_t)c);

@@ -219,6 +219,10 @@ class DeviceClient:
                 ev = self._wait(is_reply, "the hello request",
                                 timeout if timeout is not None else self.timeout / attempts)
                 hello: codec.Hello = ev.data
+                if hello.proto != codec.PROTOCOL_VERSION:
+                    raise TinymlError(f"the device speaks protocol version {hello.proto}, this tinyml speaks "
+                                      f"{codec.PROTOCOL_VERSION}", hint="regenerate and flash the firmware with "
+                                      "this tinyml", kind=ErrorKind.UNSUPPORTED)
                 return hello
             except TinymlError as exc:
                 err = exc
@@ -318,6 +322,22 @@ class DeviceClient:
             raise TinymlError(f"the device refused {what}: {ev.data.message}", kind=ErrorKind.DEVICE)
         ack: codec.Ack = ev.data
         return ack
+
+    def sink(self, n: int, chunk: int = 4096) -> float:
+        """Raw link test, host to device only: the device swallows ``n`` bytes and then says so.
+        Returns the seconds from the first byte sent to the device's "done"."""
+        seq = self.send(codec.ECHO, n.to_bytes(4, "little") + b"\x01")
+        self._expect_ack(seq, "the sink request")
+        data = bytes(range(256)) * (chunk // 256 + 1)
+        t0 = time.monotonic()
+        sent = 0
+        while sent < n:
+            k = min(chunk, n - sent)
+            self.write(data[:k])
+            sent += k
+        self._wait(lambda e: e.kind == "ack" and e.data.req == seq, "the end of the sink test",
+                   max(self.timeout, n / 2000))
+        return time.monotonic() - t0
 
     def echo(self, data: bytes, chunk: int = 4096) -> float:
         """Raw link test: the device echoes ``data`` byte for byte. Returns the seconds it took."""

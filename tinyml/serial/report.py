@@ -26,8 +26,10 @@ def _e(x: object) -> str:
 def _fmt(v: float) -> str:
     if v == 0:
         return "0"
-    if abs(v) >= 1000 or abs(v) < 0.01:
+    if abs(v) >= 1e7 or abs(v) < 0.01:
         return f"{v:.3g}"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
     return f"{v:.4g}"
 
 
@@ -54,7 +56,8 @@ def histogram_svg(values: list[float] | list[int], title: str, xlabel: str, inte
         return "<p>no data</p>"
     lo, hi = float(v.min()), float(v.max())
     if integer:
-        edges = np.arange(math.floor(lo) - 0.5, math.ceil(hi) + 1.5, 1.0)
+        # always show a few steps either side of 0, so "all zero" reads as a centred spike
+        edges = np.arange(math.floor(min(lo, -3.0)) - 0.5, math.ceil(max(hi, 3.0)) + 1.5, 1.0)
         if len(edges) > 41:
             edges = np.linspace(lo - 0.5, hi + 0.5, 41)
     else:
@@ -142,12 +145,12 @@ def memory_svg(mem: dict[str, Any]) -> str:
     for i, (name, used, total) in enumerate(bars):
         y = 10 + 36 * i
         frac = used / total if total else 0.0
-        bw = (W - 180) * min(frac, 1.0)
+        bw = (W - 260) * min(frac, 1.0)
         color = "#4878a8" if frac <= 1.0 else "#c03030"
         out.append(f'<text x="4" y="{y + 17}" font-size="12">{_e(name)}</text>')
-        out.append(f'<rect x="60" y="{y}" width="{W - 180}" height="24" fill="#eee" stroke="#999"/>')
+        out.append(f'<rect x="60" y="{y}" width="{W - 260}" height="24" fill="#eee" stroke="#999"/>')
         out.append(f'<rect class="used" x="60" y="{y}" width="{bw:.1f}" height="24" fill="{color}"/>')
-        out.append(f'<text x="{W - 112}" y="{y + 17}" font-size="11">{used:,} / {total:,} B '
+        out.append(f'<text x="{W - 192}" y="{y + 17}" font-size="11">{used:,} / {total:,} B '
                    f'({100 * frac:.1f} %)</text>')
     out.append("</svg>")
     return "\n".join(out)
