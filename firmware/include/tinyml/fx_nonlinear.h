@@ -1,6 +1,6 @@
 /*
  * Fixed-point building blocks for the non-linear int8 kernels (softmax, logistic, tanh, and the
- * requantizing elementwise ops). Private to firmware/src/kernels/.
+ * requantizing elementwise ops). Used only by the kernels in firmware/src/kernels/.
  *
  * These reproduce, bit for bit, the integer arithmetic the TFLM reference kernels use (the
  * gemmlowp fixed-point library: Q-format values in int32, saturating rounding doubling high

@@ -156,7 +156,7 @@ typedef struct {
 void tinyml_concatenation(const tinyml_concat_params *p, const void *const *inputs, void *output);
 
 /* ==== activations, elementwise, reduce, (de)quantize: SOFTMAX LOGISTIC TANH ADD MUL MEAN
- * QUANTIZE DEQUANTIZE. Internal math: src/kernels/fx_nonlinear.h (gemmlowp exp/1/(1+x)). ==== */
+ * QUANTIZE DEQUANTIZE. Internal math: fx_nonlinear.h (gemmlowp exp/1/(1+x)). ==== */
 
 /* ---- SOFTMAX (softmax.c) --------------------------------------------------------------- */
 /* int8 -> int8 over the innermost dimension; output scale 1/256, zero point -128 (TFLM

@@ -1,7 +1,7 @@
 /* LOGISTIC int8, bit-exact with TFLM reference_integer_ops::Logistic (gemmlowp fixed point). */
 #include "tinyml/kernels.h"
 
-#include "fx_nonlinear.h"
+#include "tinyml/fx_nonlinear.h"
 
 #define INPUT_INT_BITS 4 /* the input is rescaled to Q4.27 */
 

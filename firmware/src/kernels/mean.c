@@ -2,7 +2,7 @@
  * (sum, minus zero point times count, one requantization that folds in 1/count). */
 #include "tinyml/kernels.h"
 
-#include "fx_nonlinear.h"
+#include "tinyml/fx_nonlinear.h"
 
 void tinyml_mean_s8(const tinyml_mean_params *params, const int8_t *input, int8_t *output)
 {

@@ -1,7 +1,7 @@
 /* MUL int8 with NHWC broadcasting, bit-exact with TFLM reference_integer_ops::MulElementwise. */
 #include "tinyml/kernels.h"
 
-#include "fx_nonlinear.h"
+#include "tinyml/fx_nonlinear.h"
 
 static int8_t mul_one(int32_t a, int32_t b, const tinyml_mul_params *p)
 {

@@ -3,7 +3,7 @@
 
 #include "tinyml/kernels.h"
 
-#include "fx_nonlinear.h"
+#include "tinyml/fx_nonlinear.h"
 
 void tinyml_quantize_f32_s8(const tinyml_affine_params *params, const float *input, int8_t *output)
 {

@@ -1,7 +1,7 @@
 /* SOFTMAX int8 -> int8, bit-exact with TFLM reference_ops::Softmax (gemmlowp fixed point). */
 #include "tinyml/kernels.h"
 
-#include "fx_nonlinear.h"
+#include "tinyml/fx_nonlinear.h"
 
 #define SOFTMAX_DIFF_INT_BITS 5   /* input differences scaled to Q5.26 */
 #define SOFTMAX_ACCUM_INT_BITS 12 /* sum of exps in Q12.19 */
