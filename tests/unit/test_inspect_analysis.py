@@ -278,3 +278,18 @@ def test_aot_fit_uses_the_planner(models):
     else:
         assert r.fit.arena_bytes == planned and "aot memory plan" in r.fit.arena_source
         assert planned >= r.totals.activation_peak_bytes  # no plan beats the live-set lower bound
+
+
+def test_several_subgraphs_are_flagged(models):
+    from tinyml.model.tflite import schema
+
+    s = schema()
+    m = s.ModelT.InitFromPackedBuf(models["fc"].read_bytes(), 0)
+    m.subgraphs.append(m.subgraphs[0])  # a second subgraph, as WHILE/IF bodies would add
+    import flatbuffers
+
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    r = analysis.analyze(parse(bytes(b.Output())))
+    assert r.subgraphs == 2 and any("2 subgraphs" in w for w in r.warnings)
+    assert analysis.analyze(parse(models["fc"].read_bytes())).warnings == []

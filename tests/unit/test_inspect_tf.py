@@ -146,3 +146,26 @@ def test_uint8_rewrite_still_parses_like_the_original(tf_models):
     a, b = parse(tf_models["cnn_int8"].read_bytes()), parse(tf_models["uint8"].read_bytes())
     assert [o.opcode for o in a.operators] == [o.opcode for o in b.operators]
     assert [t.shape for t in a.tensors] == [t.shape for t in b.tensors]
+
+
+def test_reader_on_mutated_converter_output(tf_models):
+    """Converter output has more than the hand-built models (metadata, signatures): fuzz it too."""
+    from tinyml.errors import TinymlError
+
+    original = tf_models["cnn_int8"].read_bytes()
+    rng = np.random.default_rng(11)
+    outcomes = {"ok": 0, "error": 0}
+    for i in range(400):
+        buf = bytearray(original)
+        if i % 4 == 0:
+            buf = buf[:int(rng.integers(0, len(buf)))]
+        else:
+            for pos in rng.integers(8, len(buf), size=int(rng.integers(1, 6))):
+                buf[pos] = int(rng.integers(0, 256))
+        try:
+            model = parse(bytes(buf))
+            analysis.analyze(model)
+            outcomes["ok"] += 1
+        except TinymlError:
+            outcomes["error"] += 1
+    assert outcomes["error"] > 0 and sum(outcomes.values()) == 400

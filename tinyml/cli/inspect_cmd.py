@@ -92,6 +92,8 @@ def inspect(
         typer.echo(f"warning: not deployable as int8: {report.scheme_detail}", err=True)
         if report.hint:
             typer.echo(f"hint: {report.hint}", err=True)
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if report.unsupported_ops:
         typer.echo(f"warning: TFLite Micro has no kernel for: {', '.join(report.unsupported_ops)}", err=True)
     report.check()

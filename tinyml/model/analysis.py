@@ -177,6 +177,7 @@ class InspectReport:
     arena_bytes: int | None = None
     arena_note: str = ""
     fit: BoardFit | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -303,7 +304,11 @@ def analyze(model: Model) -> InspectReport:
                     activation_bytes=sum(t.nbytes for t in model.tensors if not t.is_constant),
                     activation_peak_bytes=_activation_peak(model), model_bytes=model.size)
     unsupported = [op for op in model.opcodes() if op not in TFLM_RESOLVER]
-    return InspectReport(
+    warnings = []
+    if model.subgraph_count > 1:
+        warnings.append(f"the model has {model.subgraph_count} subgraphs (control flow); only the main one "
+                        "is analysed, so ops, MACs and the resolver list may be incomplete")
+    return InspectReport(warnings=warnings,
         path=model.label, sha256=model.sha256, model_bytes=model.size, description=model.description,
         scheme=scheme.kind, scheme_detail=scheme.detail, deployable=scheme.deployable,
         hint=checks.hint_for(scheme), inputs=[TensorInfo.of(t) for t in model.input_tensors()],
