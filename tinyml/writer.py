@@ -42,7 +42,11 @@ def write_file(path: str | os.PathLike[str], content: Content) -> Path:
     """Write one file atomically (temp file in the same directory, then rename)."""
     dest = Path(path)
     _check_parent(dest)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    except OSError as exc:
+        raise TinymlError(f"cannot write {dest}: {exc.strerror}", hint="choose a writable output path",
+                          kind=ErrorKind.OUTPUT) from exc
     os.close(fd)
     try:
         _put(Path(tmp), content)
@@ -79,7 +83,11 @@ def write_tree(dest: str | os.PathLike[str], files: Mapping[str, Content], *, fo
         raise TinymlError(f"{root} already exists", hint="pass --force to replace it, or choose another -o",
                           kind=ErrorKind.OUTPUT)
     _check_parent(root.absolute())
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.absolute().parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.absolute().parent))
+    except OSError as exc:
+        raise TinymlError(f"cannot write {root}: {exc.strerror}", hint="choose a writable output path",
+                          kind=ErrorKind.OUTPUT) from exc
     try:
         for rel, content in files.items():
             _put(tmp / rel, content)
