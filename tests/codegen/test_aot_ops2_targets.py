@@ -1,0 +1,202 @@
+"""The activation/elementwise/reduce/(de)quantize kernels on real targets: one --float-io graph
+using every one of them compiles -Werror for host, Cortex-M4F, Cortex-M0+ and AVR, and prints
+TFLM's exact output bytes on simavr (ATmega328P: 16-bit int, 32-bit double, PROGMEM params)
+and on QEMU mps2-an386 (Cortex-M4F: single-precision FPU for QUANTIZE's division).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyml.codegen.aot import generate
+from tinyml.codegen.aot.host import kernel_sources
+from tinyml.codegen.aot.synth import GraphBuilder
+from tinyml.model.reference import run_reference
+from tinyml.model.tflite import parse
+from tinyml.resources import resource_dir
+
+pytestmark = pytest.mark.codegen
+
+WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Os"]
+LINK = ["-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections"]
+TARGETS = {
+    "host": ["gcc"],
+    "cortex-m4": ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "cortex-m0plus": ["arm-none-eabi-gcc", "-mcpu=cortex-m0plus", "-mthumb"],
+    "atmega328p": ["avr-gcc", "-mmcu=atmega328p"],
+}
+OPS = {"QUANTIZE", "LOGISTIC", "TANH", "ADD", "MUL", "MEAN", "SOFTMAX", "DEQUANTIZE"}
+
+
+def ops2_model() -> tuple[bytes, float]:
+    """float (1,4,4,3) -> QUANTIZE -> LOGISTIC, TANH -> ADD (+ per-channel const) -> MUL ->
+    QUANTIZE (int8 requantize) -> MEAN over W -> SOFTMAX -> DEQUANTIZE -> float (1,4,1,3)."""
+    rng = np.random.default_rng(11)
+    g = GraphBuilder()
+    x = g.tensor((1, 4, 4, 3), "float32", name="input")
+    in_scale = 0.05
+    xq = g.tensor((1, 4, 4, 3), scale=in_scale, zero_point=3)
+    g.op("QUANTIZE", [x], [xq])
+    lg = g.tensor((1, 4, 4, 3), scale=1 / 256, zero_point=-128)
+    g.op("LOGISTIC", [xq], [lg])
+    th = g.tensor((1, 4, 4, 3), scale=1 / 128, zero_point=0)
+    g.op("TANH", [xq], [th])
+    cst = g.tensor((1, 1, 1, 3), data=rng.integers(-128, 128, size=(1, 1, 1, 3)).astype(np.int8), scale=0.02,
+                   zero_point=-7)
+    ad = g.tensor((1, 4, 4, 3), scale=0.03, zero_point=-20)
+    g.op("ADD", [lg, cst], [ad], fused_activation_function="RELU")
+    mu = g.tensor((1, 4, 4, 3), scale=0.011, zero_point=5)
+    g.op("MUL", [ad, th], [mu], fused_activation_function="NONE")
+    rq = g.tensor((1, 4, 4, 3), scale=0.017, zero_point=-9)
+    g.op("QUANTIZE", [mu], [rq])
+    mn = g.tensor((1, 4, 1, 3), scale=0.013, zero_point=2)
+    g.op("MEAN", [rq, g.tensor((1,), "int32", data=np.array([2], np.int32))], [mn], keep_dims=True)
+    sm = g.tensor((1, 4, 1, 3), scale=1 / 256, zero_point=-128)
+    g.op("SOFTMAX", [mn], [sm], beta=1.5)
+    y = g.tensor((1, 4, 1, 3), "float32", name="output")
+    g.op("DEQUANTIZE", [sm], [y])
+    return g.build([x], [y]), in_scale
+
+
+def sample_input(in_scale: float) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(48) * 3).astype(np.float32)
+    x[:8] = (np.arange(8) - 3.5) * np.float32(in_scale)  # exact halves of the input step
+    x[8:10] = [1e4, -1e4]  # saturate
+    return x.reshape(1, 4, 4, 3)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> tuple[Path, bytes]:
+    raw, in_scale = ops2_model()
+    model = parse(raw)
+    assert {op.opcode for op in model.operators} == OPS | {"QUANTIZE"}
+    d = tmp_path_factory.mktemp("aot-ops2")
+    for name, text in generate(model, name="ops2").items():
+        (d / name).write_text(text)
+    x = sample_input(in_scale)
+    want = run_reference(raw, x)
+    in_bytes = ", ".join(str(b) for b in x.tobytes())
+    (d / "input.h").write_text(f"static const unsigned char test_input[] = {{{in_bytes}}};\n")
+    return d, want.astype(np.float32).tobytes()
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.skip(f"{tool} is not installed")
+    return path
+
+
+def includes(d: Path) -> list[str]:
+    return [f"-I{d}", f"-I{resource_dir('firmware') / 'include'}"]
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_ops2_kernels_compile_warning_free(project, target, tmp_path):
+    d, _ = project
+    cc, *flags = TARGETS[target]
+    need(cc)
+    own = {f"{op}.c" for op in ("softmax", "logistic", "tanh", "add", "mul", "mean", "quantize", "dequantize")}
+    for src in [d / "model.c", *kernel_sources()]:
+        extra = ["-Wconversion"] if src.name in own else []  # these kernels also keep -Wconversion clean
+        res = subprocess.run([cc, *flags, *WARN, *extra, *includes(d), "-c", str(src), "-o", str(tmp_path / "x.o")],
+                             capture_output=True, text=True)
+        assert res.returncode == 0, f"{target}: {src.name}\n{res.stderr}"
+
+
+MAIN_BODY = r"""
+    static unsigned char in[TINYML_INPUT_BYTES], out[TINYML_OUTPUT_BYTES];
+    static const char hex[] = "0123456789abcdef";
+    unsigned int i;
+    for (i = 0; i < TINYML_INPUT_BYTES; ++i) in[i] = test_input[i];
+    PUT(tinyml_init() != 0 || tinyml_invoke(in, out) != 0 ? '!' : '<');
+    for (i = 0; i < TINYML_OUTPUT_BYTES; ++i) { PUT(hex[out[i] >> 4]); PUT(hex[out[i] & 15]); }
+    PUT('>'); PUT('\n');
+"""
+
+AVR_MAIN = r"""
+#include <avr/interrupt.h>
+#include <avr/io.h>
+#include <avr/sleep.h>
+#include "model.h"
+#include "input.h"
+static void put(uint8_t c) { while (!(UCSR0A & (1 << UDRE0))) {} UDR0 = c; }
+#define PUT(c) put((uint8_t)(c))
+int main(void) {
+    UBRR0 = 0; UCSR0B = (1 << TXEN0); UCSR0C = (3 << UCSZ00);
+    {""" + MAIN_BODY + r"""}
+    cli(); sleep_enable(); sleep_cpu();
+    return 0;
+}
+"""
+
+ARM_MAIN = r"""
+#include <stdint.h>
+#include "model.h"
+#include "input.h"
+static char text[2 * TINYML_OUTPUT_BYTES + 8];
+static unsigned int pos;
+#define PUT(c) (text[pos++] = (char)(c))
+static int semihost(int op, const void *arg)
+{
+    register int r0 __asm__("r0") = op;
+    register const void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+int main(void)
+{
+    {""" + MAIN_BODY + r"""}
+    semihost(0x04, text);                  /* SYS_WRITE0 */
+    semihost(0x18, (const void *)0x20026); /* SYS_EXIT */
+    for (;;) {}
+}
+"""
+
+
+def printed_output(text: str) -> bytes:
+    m = re.search(r"<([0-9a-f]+)>", re.sub(r"\x1b\[[0-9;]*m", "", text))
+    assert m, f"no output printed:\n{text[-2000:]}"
+    return bytes.fromhex(m.group(1))
+
+
+@pytest.mark.emulator
+def test_ops2_on_avr_simavr_match_tflm(project, tmp_path):
+    d, want = project
+    cc, sim = need("avr-gcc"), need("simavr")
+    (tmp_path / "main.c").write_text(AVR_MAIN)
+    elf = tmp_path / "m.elf"
+    subprocess.run([cc, "-mmcu=atmega328p", *WARN, *includes(d), str(tmp_path / "main.c"), str(d / "model.c"),
+                    *map(str, kernel_sources()), *LINK, "-o", str(elf), "-lm"], check=True, capture_output=True)
+    res = subprocess.run([sim, "-m", "atmega328p", "-f", "16000000", str(elf)], capture_output=True, text=True,
+                         timeout=120)
+    got = printed_output(res.stdout + res.stderr)
+    assert got == want, (np.frombuffer(got, np.float32), np.frombuffer(want, np.float32))
+
+
+@pytest.mark.emulator
+def test_ops2_on_cortex_m4_qemu_match_tflm(project, tmp_path):
+    d, want = project
+    cc, qemu = need("arm-none-eabi-gcc"), need("qemu-system-arm")
+    port = resource_dir("firmware") / "ports" / "cortex_m"
+    if not (port / "startup.c").exists():
+        pytest.skip("no Cortex-M startup code in firmware/ports/cortex_m")
+    (tmp_path / "main.c").write_text(ARM_MAIN)
+    elf = tmp_path / "m.elf"
+    subprocess.run([cc, *TARGETS["cortex-m4"][1:], *WARN, "-DF_CPU=25000000", *includes(d), f"-I{port}",
+                    str(tmp_path / "main.c"), str(d / "model.c"), str(port / "startup.c"),
+                    *map(str, kernel_sources()), f"-T{port / 'mps2-an386.ld'}", f"-L{port}", "-nostartfiles",
+                    "--specs=nano.specs", "--specs=nosys.specs", *LINK, "-o", str(elf), "-lm"],
+                   check=True, capture_output=True)
+    res = subprocess.run([qemu, "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-serial", "none",
+                          "-semihosting-config", "enable=on,target=native", "-kernel", str(elf)],
+                         capture_output=True, text=True, timeout=60)
+    got = printed_output(res.stdout + res.stderr)
+    assert got == want, (np.frombuffer(got, np.float32), np.frombuffer(want, np.float32))
