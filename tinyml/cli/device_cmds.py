@@ -44,7 +44,8 @@ def monitor(
     live_ok = sys.stdout.isatty() and not json_out
     mon = Monitor(url, baud=baud, rate_hz=rate, start=not no_start,
                   labels=[s.strip() for s in labels.split(",")] if labels else None,
-                  say=(lambda m: None) if live_ok else (lambda m: err.print(f"monitor: {m}", highlight=False)))
+                  say=(lambda m: None) if live_ok else (lambda m: err.print(f"monitor: {m}", highlight=False)),
+                  resolve=(lambda: resolve_port(project, None)) if project is not None and port is None else None)
     if live_ok:
         from rich.live import Live
 

@@ -99,8 +99,10 @@ class _Logs:
 class Monitor:
     def __init__(self, url: str, *, baud: int = 115200, rate_hz: float = 10.0, start: bool = True,
                  labels: list[str] | None = None, reconnect_wait: float = 60.0, timeout: float = 5.0,
-                 say: Callable[[str], None] | None = None):
+                 say: Callable[[str], None] | None = None, resolve: Callable[[], str] | None = None):
         self.url = url
+        # where to look again after a disconnect (a virtual board restarted on another TCP port)
+        self.resolve = resolve
         self.baud = baud
         self.rate_hz = rate_hz
         self.start = start
@@ -117,6 +119,7 @@ class Monitor:
         self.text: deque[str] = deque(maxlen=5)
         self._last_uptime = -1
         self._t0 = time.monotonic()
+        self._logs: _Logs | None = None
 
     # -------------------------------------------------------------- connection
 
@@ -135,7 +138,7 @@ class Monitor:
         hello = self.client.hello()
         if not first and self.client.stats.resets == resets and hello.uptime_us < self._last_uptime:
             self.client.stats.resets += 1
-            self._notice("reset", "the device was reset (its uptime went back)")
+            self._notice("reset", "the device was reset (its uptime went back)", self._logs)
         self._set_hello(hello)
         if self.start:
             self.client.stream_start(int(1e6 / self.rate_hz) if self.rate_hz > 0 else 0, 0)
@@ -154,6 +157,8 @@ class Monitor:
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             try:
+                if self.resolve is not None:
+                    self.url = self.resolve()
                 self.connect(first=False)
                 self._notice("reconnected", f"reconnected to {self.url}", logs)
                 return True
@@ -216,6 +221,7 @@ class Monitor:
         assert self.client is not None and self.hello is not None
         logs = _Logs(jsonl, csv_path, self.hello.output.nbytes // (4 if self.hello.output.dtype == "float32" else 1))
         logs.event({"t": 0.0, "event": "hello", "device": self.hello.to_dict()})
+        self._logs = logs
         last_refresh = 0.0
         try:
             while True:
