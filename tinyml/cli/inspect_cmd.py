@@ -84,10 +84,23 @@ def inspect(
     from tinyml.model.analysis import inspect_model
 
     report = inspect_model(model, board=board, boards_dir=boards_dir, engine=engine, measure=not no_arena)
+    aot_plan, aot_why = None, None
+    if engine == "aot":  # the aot engine's static memory plan
+        from tinyml.codegen.aot.report import plan_report, plan_rows
+
+        aot_plan, aot_why = plan_report(model)
     if json_out:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), **({"aot_plan": aot_plan} if engine == "aot" else {})})
     else:
         _print_report(report)
+        if aot_plan is not None:
+            from tinyml.cli.output import print_table
+
+            print_table(f"aot memory plan: arena {aot_plan['arena_bytes']:,} B "
+                        f"({aot_plan['naive_bytes']:,} B without reuse)",
+                        ["offset", "bytes", "ops", "tensors"], plan_rows(aot_plan))
+    if aot_why:
+        typer.echo(f"warning: {aot_why}", err=True)
     if not report.deployable:
         typer.echo(f"warning: not deployable as int8: {report.scheme_detail}", err=True)
         if report.hint:

@@ -61,6 +61,7 @@ class MemoryPlan:
     offsets: dict[int, int]  # tensor index -> arena offset (aliases included)
     materialized: list[int]  # constant tensors copied into the arena at each inference
     tensor_names: dict[int, str] = field(default_factory=dict)
+    num_ops: int = 0
 
     @property
     def naive_bytes(self) -> int:
@@ -75,6 +76,7 @@ class MemoryPlan:
             "arena_bytes": self.arena_bytes,
             "naive_bytes": self.naive_bytes,
             "alignment": ALIGN,
+            "num_ops": self.num_ops,
             "buffers": [
                 {"offset": b.offset, "size": b.size, "first_op": b.first, "last_op": b.last,
                  "tensors": [{"index": t, "name": self.tensor_names.get(t, "")} for t in b.tensors]}
@@ -165,4 +167,4 @@ def plan(model: Model) -> MemoryPlan:
     arena = _align(max((b.offset + b.size for b in buffers), default=0)) or ALIGN
     offsets = {t: b.offset for b in buffers for t in b.tensors}
     names = {t: model.tensors[t].name for t in offsets}
-    return MemoryPlan(sorted(buffers, key=lambda b: b.tensors[0]), arena, offsets, materialized, names)
+    return MemoryPlan(sorted(buffers, key=lambda b: b.tensors[0]), arena, offsets, materialized, names, n_ops)
