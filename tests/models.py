@@ -12,7 +12,7 @@ API (other test modules may import it: ``from models import ...`` with tests/ on
 ``tmpdir`` is a directory shared by the session, e.g. ``tmp_path_factory.getbasetemp()``; the
 models land in ``<tmpdir>/tinyml-examples/<name>/`` and are built only when missing. Set
 ``TINYML_TEST_MODELS=DIR`` to keep them between sessions. They are trained exactly as the examples'
-``train.py`` does by default (same seeds, same epochs), so tests on them check what the READMEs claim.
+``train.py --out DIR`` does by default (same seeds, same epochs), so tests on them check what the READMEs claim.
 Training and conversion run in a child process: TensorFlow stays out of the pytest process.
 """
 
@@ -36,7 +36,8 @@ root, name, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 spec = importlib.util.spec_from_file_location(f"example_{name}", root / "examples" / name / "train.py")
 example = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(example)
-example.train(out)
+sys.argv = ["train.py", "--out", str(out)]  # through the script's own command line, as a user runs it
+example.main()
 import json
 import keras
 from tinyml.model.quantize import quantize_file, quantize_keras

@@ -4,14 +4,11 @@ with the TFLM host interpreter (digits: int8 accuracy within 1 point of float; s
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from models import ROOT, example_dir
+from models import example_dir
 
 from tinyml.model import reference, tflite
 
@@ -63,15 +60,3 @@ def test_quantize_input_equals_the_models_own_quantize_op(base):
                                        int8.output_tensors()[0])
     theirs = reference.run_reference(float_io.raw, x)
     assert np.array_equal(ours, theirs)
-
-
-def test_train_script_command_line(tmp_path):
-    r = subprocess.run([sys.executable, str(ROOT / "examples" / "sine" / "train.py"), "--out", str(tmp_path / "o"),
-                        "--epochs", "2"], capture_output=True, text=True, timeout=300,
-                       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert r.returncode == 0, r.stderr
-    assert "held-out RMSE" in r.stdout
-    for name in ("model.keras", "rep.npz", "val.npz"):
-        assert (tmp_path / "o" / name).is_file()
-    val = np.load(tmp_path / "o" / "val.npz")
-    assert val["x"].shape == (200, 1) and val["y"].shape == (200, 1)

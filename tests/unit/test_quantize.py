@@ -46,6 +46,7 @@ def test_missing_model(run_cli, tmp_path, files):
 @pytest.mark.unit
 @pytest.mark.parametrize("name,content,words", [
     ("model.keras", b"not a zip", ("zip archive",)),
+    ("model.keras", None, ("no config.json",)),
     ("model.h5", b"not hdf5", ("not an HDF5 file",)),
     ("model.tflite", b"\0\0\0\0TFL3", ("already a .tflite",)),
     ("model.pkl", b"x", ("not a Keras model file",)),
@@ -53,7 +54,11 @@ def test_missing_model(run_cli, tmp_path, files):
 def test_file_that_is_not_a_model(run_cli, tmp_path, files, name, content, words):
     _, rep = files
     bad = tmp_path / name
-    bad.write_bytes(content)
+    if content is None:  # a zip, but not what Keras writes
+        with zipfile.ZipFile(bad, "w") as z:
+            z.writestr("readme.txt", "hello")
+    else:
+        bad.write_bytes(content)
     _clean(run_cli("quantize", str(bad), "--data", str(rep), "-o", "m.tflite"), INPUT, *words)
     assert not (tmp_path / "m.tflite").exists()
 

@@ -32,9 +32,14 @@ def check_model_path(path: str | Path) -> str:
     if p.suffix.lower() not in KERAS_SUFFIXES:
         raise TinymlError(f"{p} is not a Keras model file (expected .keras, .h5 or a SavedModel directory)",
                           hint=MODEL_HINT, kind=ErrorKind.INPUT)
-    if p.suffix.lower() == ".keras" and not zipfile.is_zipfile(p):
-        raise TinymlError(f"{p} is not a Keras model: a .keras file is a zip archive and this one is not",
-                          hint=MODEL_HINT, kind=ErrorKind.INPUT)
+    if p.suffix.lower() == ".keras":
+        if not zipfile.is_zipfile(p):
+            raise TinymlError(f"{p} is not a Keras model: a .keras file is a zip archive and this one is not",
+                              hint=MODEL_HINT, kind=ErrorKind.INPUT)
+        with zipfile.ZipFile(p) as z:
+            if "config.json" not in z.namelist():
+                raise TinymlError(f"{p} is a zip archive but not a Keras model (it has no config.json)",
+                                  hint=MODEL_HINT, kind=ErrorKind.INPUT)
     if p.suffix.lower() in (".h5", ".hdf5") and p.read_bytes()[:8] != b"\x89HDF\r\n\x1a\n":
         raise TinymlError(f"{p} is not a Keras model: it is not an HDF5 file", hint=MODEL_HINT, kind=ErrorKind.INPUT)
     return "keras"
