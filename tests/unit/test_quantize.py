@@ -181,3 +181,30 @@ def test_saved_model_directory_and_float_io(run_cli, tmp_path, sine_dir):
     c = report["comparison"]
     assert c["metric"] == "rmse" and c["int8_value"] <= 1.1 * c["float_value"]
     assert report["int8_bytes"] == (tmp_path / "sm.tflite").stat().st_size
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("y,out,words", [
+    (np.zeros((4, 10), np.int64), (10,), "one label per sample"),
+    (np.array([0, 1, 2, 10]), (10,), "[0, 10]"),
+    (np.array([0, 1, 0, 1]), (1,), "single output"),
+    (np.zeros((4, 3), np.float32), (1,), "3 value(s) per sample"),
+])
+def test_validation_targets_must_fit_the_output(y, out, words):
+    from tinyml.model.metrics import check_targets
+
+    with pytest.raises(TinymlError) as info:
+        check_targets(y, out)
+    assert info.value.kind is ErrorKind.INPUT and words in info.value.message
+
+
+@pytest.mark.unit
+def test_validation_targets_accepted():
+    from tinyml.model.metrics import check_targets, compare
+
+    assert check_targets(np.array([0, 9, 3]), (10,)) == "classification"
+    assert check_targets(np.zeros((3, 1), np.float32), (1,)) == "regression"
+    assert check_targets(np.zeros(3, np.float32), (1,)) == "regression"
+    scores = np.eye(3)[[0, 2, 1]]
+    c = compare(scores, scores[[0, 1, 1]], np.array([0, 2, 2]))
+    assert (c.float_value, c.int8_value, c.max_abs_diff) == (pytest.approx(2 / 3), 1.0, 1.0)

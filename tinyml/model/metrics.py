@@ -7,10 +7,39 @@ from typing import Any
 
 import numpy as np
 
+from tinyml.errors import ErrorKind, TinymlError
+
 
 def task_of(y: np.ndarray) -> str:
     """"classification" for integer labels, "regression" for float targets."""
     return "classification" if np.issubdtype(np.asarray(y).dtype, np.integer) else "regression"
+
+
+def check_targets(y: np.ndarray, output_shape: tuple[int, ...], *, label: str = "validation data") -> str:
+    """The task for ``y`` against a model output of ``output_shape`` (no batch axis), or a TinymlError.
+
+    Classification: integer labels, one per sample, each in [0, number of outputs).
+    Regression: float targets with as many values per sample as the model outputs.
+    """
+    width = int(np.prod(output_shape)) if output_shape else 1
+    task = task_of(y)
+    per_sample = int(np.prod(y.shape[1:])) if y.ndim > 1 else 1
+    if task == "classification":
+        if per_sample != 1:
+            raise TinymlError(f"{label}: integer y has shape {y.shape}, expected one label per sample (N,)",
+                              hint="for one-hot targets save y.argmax(axis=-1); float y is scored by RMSE",
+                              kind=ErrorKind.INPUT)
+        if width < 2:
+            raise TinymlError(f"{label}: y holds integer labels but the model has a single output",
+                              hint="save regression targets as floats: y.astype('float32')", kind=ErrorKind.INPUT)
+        if y.min() < 0 or y.max() >= width:
+            raise TinymlError(f"{label}: labels range over [{y.min()}, {y.max()}] but the model has {width} outputs",
+                              hint=f"labels must be class indices 0..{width - 1}", kind=ErrorKind.INPUT)
+    elif per_sample != width:
+        raise TinymlError(f"{label}: y has {per_sample} value(s) per sample, the model outputs {width}",
+                          hint=f"pass y shaped (N, {width}) (or integer class labels for classification)",
+                          kind=ErrorKind.INPUT)
+    return task
 
 
 def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:

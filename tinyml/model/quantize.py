@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tinyml.errors import ErrorKind, TinymlError
-from tinyml.model.metrics import Comparison, compare
+from tinyml.model.metrics import Comparison, check_targets, compare
 
 log = logging.getLogger("tinyml.quantize")
 TF_HINT = "install the TensorFlow extra: pip install 'tinyml[tf]' (or pip install tensorflow==2.21.0)"
@@ -166,6 +166,8 @@ def quantize_file(model_path: str | Path, data_path: str | Path, output: str | P
     full = (1, *in_shape)
     rep_x = fit_samples(rep.x, in_shape, label=f"representative data {data_path}", model_shape=full)
     val_x = fit_samples(val.x, in_shape, label=f"validation data {val_path}", model_shape=full) if val else None
+    if val is not None and val.y is not None:
+        check_targets(val.y, tuple(int(d) for d in model.outputs[0].shape[1:]), label=f"validation data {val_path}")
 
     int8 = quantize_keras(model, rep_x.astype(np.float32), float_io=float_io)
     parsed = tflite.parse(int8)
