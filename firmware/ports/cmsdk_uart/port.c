@@ -42,6 +42,11 @@ void tinyml_port_init(uint32_t baud)
     uint32_t div = baud ? (uint32_t)(F_CPU / baud) : 16u;
     UART_BAUDDIV = div < 16u ? 16u : div;
     UART_CTRL = CTRL_TX_EN | CTRL_RX_EN | CTRL_RX_INT_EN;
+    /* A byte that arrived before the receive interrupt was enabled raised no interrupt, and the
+     * one-byte receive buffer holds QEMU back until it is read: take it now. */
+    while (UART_STATE & STATE_RX_FULL) {
+        tm_ring_put(&rx, (uint8_t)UART_DATA);
+    }
     tm_nvic_enable(UART_RX_IRQ);
     tm_irq_enable();
 }

@@ -55,6 +55,11 @@ void tinyml_port_init(uint32_t baud)
     UART_ICR = 0x7FFu;
     UART_IMSC = INT_RX | INT_RT;
     UART_CR = CR_UARTEN | CR_TXE | CR_RXE;
+    /* A byte the host sent before this point may sit in the receive register with its interrupt
+     * already cleared above; QEMU then accepts nothing more until it is read. Keep it. */
+    while (!(UART_FR & FR_RXFE)) {
+        tm_ring_put(&rx, (uint8_t)UART_DR);
+    }
     tm_nvic_enable(UART_IRQ);
     tm_irq_enable();
 }
