@@ -37,7 +37,8 @@ def print_run(result: Any) -> None:
         if flat.shape[1] > 1:
             row.append(int(np.argmax(flat[i])))
         rows.append(row)
-    print_table(f"{result.engine} on the host: {len(y)} sample(s)", columns, rows)
+    typer.echo(f"{result.engine} on the host, {len(y)} sample(s):")
+    print_table(None, columns, rows)
     if len(y) > MAX_ROWS:
         typer.echo(f"... {len(y) - MAX_ROWS} more; use --output y.npy or --json for all of them")
 
