@@ -139,12 +139,98 @@ def step_run(ctx: DemoContext) -> list[str]:
     return lines
 
 
+def step_generate(ctx: DemoContext) -> list[str]:
+    from tinyml.codegen.project import create_project
+
+    project, manifest = create_project(ctx.artifacts["tflite"], ctx.board, ctx.workdir / "firmware", force=True)
+    ctx.artifacts.update(project=project, manifest=manifest)
+    fit = manifest["fit"]
+    return [f"wrote {project}: PlatformIO project, {manifest['engine']} engine, arena {manifest['arena_bytes']:,} B, "
+            f"RAM {fit['ram_used_bytes']:,} / {fit['ram_bytes']:,} B",
+            f"the device streams {manifest['samples']['count']} stored inputs ({manifest['samples']['source']})"]
+
+
+def step_build(ctx: DemoContext) -> list[str]:
+    from tinyml.build.flash import build
+
+    res = build(ctx.artifacts["project"])
+    return [f"built {res.firmware}", *res.usage]
+
+
+def step_flash(ctx: DemoContext) -> list[str]:
+    from tinyml.build.flash import flash
+
+    res = flash(ctx.artifacts["project"])
+    ctx.artifacts["flash"] = res
+    what = f"QEMU {res.board} (pid {res.pid})" if res.virtual else res.board
+    return [f"{what} running; serial port {res.port}"]
+
+
+def step_stream(ctx: DemoContext) -> list[str]:
+    """The device runs its stored samples on its own; print each result as it arrives and check
+    it against the TFLM host interpreter on the same int8 inputs."""
+    from tinyml.codegen.project import default_samples
+    from tinyml.model.reference import dequantize_output, run_reference
+    from tinyml.model.tflite import load
+    from tinyml.serial.client import DeviceClient
+
+    model = load(ctx.artifacts["tflite"])
+    tin, tout = model.input_tensors()[0], model.output_tensors()[0]
+    count = int(ctx.artifacts["manifest"]["samples"]["count"])
+    stored = default_samples(model, count).data
+    want = run_reference(model.raw, stored).reshape(count, -1)
+    res = ctx.artifacts["flash"]
+    got: dict[int, np.ndarray] = {}
+    try:
+        with DeviceClient.open(res.port, timeout=20.0) as dev:
+            hello = dev.hello()
+            ctx.echo(f"    device: model {hello.model} ({hello.sha256[:12]}), engine {hello.engine}, "
+                     f"board {hello.board}, arena {hello.arena} B")
+            dev.stream_start(period_us=100_000, count=count)
+            deadline = time.monotonic() + 60 + count * 0.5
+            while len(got) < count and time.monotonic() < deadline:
+                for ev in dev.poll(0.2):
+                    if ev.kind in ("corrupt", "lost", "out-of-order", "reset"):
+                        raise TinymlError(f"the serial link reported '{ev.kind}' while streaming",
+                                          hint="run tinyml monitor to look at the raw stream", kind=ErrorKind.DEVICE)
+                    if ev.kind != "sample":
+                        continue
+                    s = ev.data
+                    out = np.frombuffer(s.output, dtype=np.int8)
+                    got[s.sample] = out
+                    x = float(tin.scale) * (int(stored[s.sample].reshape(-1)[0]) - tin.zero_point)
+                    y = float(dequantize_output(out, tout).reshape(-1)[0])
+                    mark = "=" if np.array_equal(out, want[s.sample]) else "!= host"
+                    ctx.echo(f"    #{s.index:<3d} x = {x:6.3f}  y = {y:+.3f}  sin(x) = {np.sin(x):+.3f}  "
+                             f"[{mark}]  {s.us} us on the device")
+    finally:
+        if res.virtual:
+            from tinyml.build.qemu import stop
+
+            stop(ctx.artifacts["project"])
+    if len(got) < count:
+        raise TinymlError(f"the device streamed {len(got)} of {count} results", hint="see tinyml monitor",
+                          kind=ErrorKind.DEVICE)
+    bad = [i for i in range(count) if not np.array_equal(got[i], want[i])]
+    if bad:
+        raise TinymlError(f"{len(bad)} of {count} device results differ from the TFLM host interpreter "
+                          f"(samples {bad[:5]})", hint="report this: the aot engine must be bit-exact",
+                          kind=ErrorKind.MISMATCH)
+    return [f"all {count} results computed on the emulated CPU equal the TFLM host interpreter's",
+            "virtual board stopped (start it again: tinyml flash " + str(ctx.artifacts["project"]) + ")"
+            if res.virtual else f"the board keeps running: tinyml monitor {ctx.artifacts['project']}"]
+
+
 STEPS: list[Step] = [
     Step("train", "train the sine model (or reuse it)", step_train),
     Step("quantize", "quantize to int8 and compare with float", step_quantize),
     Step("inspect", f"inspect: ops, MACs, memory, fit on {DEMO_BOARD}", step_inspect),
     Step("convert", "convert to a C array", step_convert),
     Step("run", "run on the TFLite Micro host interpreter", step_run),
+    Step("generate", "generate the firmware project (aot engine)", step_generate),
+    Step("build", "build it with PlatformIO (offline)", step_build),
+    Step("flash", "flash the virtual board (QEMU)", step_flash),
+    Step("stream", "stream results from the device, check them against the host", step_stream),
 ]
 
 

@@ -32,7 +32,8 @@ def test_steps_run_in_order_and_share_artifacts(tmp_path):
 
 @pytest.mark.unit
 def test_default_steps_cover_the_pipeline():
-    assert [s.name for s in STEPS] == ["train", "quantize", "inspect", "convert", "run"]
+    assert [s.name for s in STEPS] == ["train", "quantize", "inspect", "convert", "run",
+                                       "generate", "build", "flash", "stream"]
 
 
 @pytest.mark.unit
@@ -47,6 +48,7 @@ def test_workdir_that_is_a_file(run_cli, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.emulator
 def test_demo_end_to_end_reusing_the_trained_model(run_cli, tmp_path, tmp_path_factory):
     from models import example_dir
 
@@ -56,7 +58,10 @@ def test_demo_end_to_end_reusing_the_trained_model(run_cli, tmp_path, tmp_path_f
     r = run_cli("demo", "--workdir", str(wd))
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert "reusing" in out and "[5/5] run on the TFLite Micro host interpreter" in out
+    assert "reusing" in out and "[5/9] run on the TFLite Micro host interpreter" in out
+    # the firmware half: built, flashed on QEMU, streamed results equal the host interpreter's
+    assert re.search(r"all \d+ results computed on the emulated CPU equal the TFLM host interpreter's", out)
+    assert "virtual board stopped" in out and (wd / "firmware" / "tinyml.json").is_file()
     for f in ("model.tflite", "rep.npz", "val.npz", "c/model_data.h", "c/model_data.c"):
         assert (wd / f).is_file(), f
     m = re.search(r"held-out RMSE: float ([0-9.]+), int8 ([0-9.]+)", out)

@@ -13,8 +13,11 @@ from tinyml.cli import app
 def demo(
     workdir: Path = typer.Option(Path("tinyml-demo"), "--workdir", "-w",
                                  help="Folder for the demo's files (reused: an existing model.keras is kept)."),
+    board: str = typer.Option("qemu-mps2-an386", "--board", "-b",
+                              help="Board to generate for, flash and stream from (default: a QEMU virtual board)."),
 ) -> None:
-    """Train (or reuse) the sine model, quantize, inspect, convert and run it on the host."""
+    """Sine end to end: train/reuse, quantize, inspect, convert, host run, then generate, build, flash a
+    virtual board and stream its results, checked against the TFLM host interpreter."""
     from tinyml.demo import run_demo
 
-    run_demo(workdir, echo=typer.echo)
+    run_demo(workdir, echo=typer.echo, board=board)
