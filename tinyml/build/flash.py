@@ -77,7 +77,7 @@ def build(project: str | Path, *, boards_dir: str | Path | None = None) -> Build
     root = _check_project_dir(Path(project))
     board = project_board(root, boards_dir)
     if board is not None and board.virtual:
-        qemu.require_arm_gcc()
+        qemu.require_cross_compiler(board)
     res = pio.run_pio(root, what="pio run (build)")
     return BuildResult(root, board.id if board else None, pio.program_path(root), _usage(res.stdout))
 
@@ -116,7 +116,7 @@ def flash(target: str | Path, *, board: str | None = None, port: str | None = No
                               "(see tinyml boards)", kind=ErrorKind.USAGE)
         b = get_board(board, boards_dir)
         if b.virtual:
-            qemu.require_qemu()
+            qemu.require_emulator(b)
         project = _cached_project(path, b, engine, boards_dir)
     elif path.is_dir():
         project = _check_project_dir(path)
@@ -142,8 +142,8 @@ def flash(target: str | Path, *, board: str | None = None, port: str | None = No
 
 
 def _flash_virtual(project: Path, board: Board, port: str | None) -> FlashResult:
-    qemu.require_qemu()
-    qemu.require_arm_gcc()
+    qemu.require_emulator(board)
+    qemu.require_cross_compiler(board)
     upload_port = None
     if port:
         if not re.fullmatch(r"(socket://)?(127\.0\.0\.1|localhost)?:?\d{1,5}", port):
@@ -151,11 +151,11 @@ def _flash_virtual(project: Path, board: Board, port: str | None) -> FlashResult
                               hint="pass socket://127.0.0.1:PORT or just PORT", kind=ErrorKind.USAGE)
         upload_port = f"socket://127.0.0.1:{port.rsplit(':', 1)[-1]}"
     qemu.stop(project)
-    pio.run_pio(project, ["upload"], upload_port=upload_port, what="pio run -t upload (start QEMU)")
+    pio.run_pio(project, ["upload"], upload_port=upload_port, what="pio run -t upload (start the virtual board)")
     state = qemu.read_state(project)
     if state is None:
         raise TinymlError(f"PlatformIO's upload finished but no virtual board runs for {project}",
-                          hint=f"see {project / '.tinyml' / 'qemu.log'}", kind=ErrorKind.TOOL)
+                          hint=f"see the emulator's log in {project / '.tinyml'}", kind=ErrorKind.TOOL)
     return FlashResult(project, board.id, True, state.url, state.pid, state.argv)
 
 

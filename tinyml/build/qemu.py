@@ -1,10 +1,13 @@
-"""Virtual boards on QEMU: the state a running board leaves in its project, and stopping it.
+"""Virtual boards (QEMU, simavr): the state a running board leaves in its project, and stopping it.
 
 The tinyml-qemu platform's upload target (firmware/platforms/tinyml-qemu/builder/main.py) starts
 ``qemu-system-arm`` in the background and writes ``DIR/.tinyml/qemu.json`` (pid, TCP port, the
 exact command) and ``DIR/.tinyml/port`` (``socket://127.0.0.1:PORT``). Starting lives in the
 platform so that plain ``pio run -t upload`` works without tinyml; this module only reads that
 state, checks the emulator exists before a build, and stops the board.
+
+The tinyml-simavr platform (the virtual Arduino Uno) does the same with its UART bridge on
+libsimavr and ``DIR/.tinyml/simavr.json``; every function here handles both.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tinyml.boards import Board
 from tinyml.errors import ErrorKind, TinymlError
 from tinyml.runner import require_tool
 
@@ -25,6 +29,13 @@ QEMU = "qemu-system-arm"
 QEMU_HINT = "install QEMU: sudo apt install qemu-system-arm (Debian/Ubuntu), then retry"
 ARM_GCC = "arm-none-eabi-gcc"
 ARM_GCC_HINT = "install the Arm cross compiler: sudo apt install gcc-arm-none-eabi libnewlib-arm-none-eabi"
+AVR_GCC = "avr-gcc"
+AVR_GCC_HINT = "install the AVR cross compiler: sudo apt install gcc-avr avr-libc arduino-core-avr"
+SIMAVR_PLATFORM = "tinyml-simavr"
+SIMAVR_HINT = "install simavr's library and the host compiler: sudo apt install libsimavr-dev libelf-dev gcc"
+BRIDGE = "simavr-uart-bridge"  # the process name of the virtual Uno (firmware/platforms/tinyml-simavr/bridge)
+# state file in DIR/.tinyml -> what the emulator's command line contains
+STATE_FILES = {"qemu.json": QEMU, "simavr.json": BRIDGE}
 
 
 @dataclass(frozen=True)
@@ -50,31 +61,50 @@ def require_arm_gcc() -> str:
     return require_tool(ARM_GCC, ARM_GCC_HINT)
 
 
+def require_emulator(board: Board) -> str:
+    """The emulator of a virtual board (QEMU, or the host gcc + libsimavr the Uno bridge needs)."""
+    if board.pio_platform == SIMAVR_PLATFORM:
+        if not Path("/usr/include/simavr/sim_avr.h").is_file():
+            raise TinymlError("libsimavr's headers (/usr/include/simavr) are not installed", hint=SIMAVR_HINT,
+                              kind=ErrorKind.TOOL)
+        return require_tool("gcc", SIMAVR_HINT)
+    return require_qemu()
+
+
+def require_cross_compiler(board: Board) -> str:
+    if board.arch == "avr":
+        return require_tool(AVR_GCC, AVR_GCC_HINT)
+    return require_arm_gcc()
+
+
 def state_file(project: Path) -> Path:
     return Path(project) / ".tinyml" / "qemu.json"
 
 
-def _is_qemu(pid: int) -> bool:
+def _is_qemu(pid: int, marker: str = QEMU) -> bool:
     try:
-        return QEMU.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
 
 
 def read_state(project: Path) -> VirtualBoard | None:
     """The virtual board started from ``project``, if one is still running."""
-    path = state_file(project)
-    try:
-        board = VirtualBoard.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError):
-        return None
-    return board if _is_qemu(board.pid) else None
+    for name, marker in STATE_FILES.items():
+        path = Path(project) / ".tinyml" / name
+        try:
+            board = VirtualBoard.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError):
+            continue
+        if _is_qemu(board.pid, marker):
+            return board
+    return None
 
 
 def stop(project: Path, timeout: float = 5.0) -> VirtualBoard | None:
     """Stop the virtual board of ``project``; returns what was stopped (None if nothing ran)."""
     board = read_state(project)
-    for name in ("qemu.json", "port"):
+    for name in (*STATE_FILES, "port"):
         (Path(project) / ".tinyml" / name).unlink(missing_ok=True)
     if board is None:
         return None
@@ -83,19 +113,23 @@ def stop(project: Path, timeout: float = 5.0) -> VirtualBoard | None:
     except ProcessLookupError:
         return board
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _is_qemu(board.pid):
+    while time.monotonic() < deadline and _is_running(board):
         time.sleep(0.05)
-    if _is_qemu(board.pid):
+    if _is_running(board):
         with contextlib.suppress(ProcessLookupError):
             os.kill(board.pid, signal.SIGKILL)
     return board
+
+
+def _is_running(board: VirtualBoard) -> bool:
+    return any(_is_qemu(board.pid, marker) for marker in STATE_FILES.values())
 
 
 def wait_listening(board: VirtualBoard, timeout: float = 5.0) -> None:
     """Fail clearly if the emulator died right after start (its log says why)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _is_qemu(board.pid):
+        if _is_running(board):
             return
         time.sleep(0.05)
     log = Path(board.log).read_text(errors="replace")[-2000:] if board.log and Path(board.log).is_file() else ""

@@ -78,7 +78,7 @@ def flash(
         print_json(res.to_dict())
         return
     if res.virtual:
-        typer.echo(f"virtual board {res.board} running (QEMU pid {res.pid})")
+        typer.echo(f"virtual board {res.board} running (emulator pid {res.pid})")
         typer.echo(f"port: {res.port}")
         typer.echo(f"next: tinyml monitor {res.project}   (stop it with: tinyml stop {res.project})")
     else:
@@ -101,4 +101,4 @@ def stop(
     if stopped is None:
         typer.echo(f"no virtual board is running for {project}")
     else:
-        typer.echo(f"stopped {stopped.machine} (QEMU pid {stopped.pid}, {stopped.url})")
+        typer.echo(f"stopped {stopped.machine} (emulator pid {stopped.pid}, {stopped.url})")

@@ -34,6 +34,8 @@ from tinyml.resources import resource_dir
 
 # Which port each virtual machine uses (firmware/ports/<port>/port.c).
 QEMU_PORTS = {"mps2-an386": "cmsdk_uart", "lm3s6965evb": "pl011"}
+# The virtual Arduino Uno: an Arduino-core sketch (the arduino port) on the tinyml-simavr platform.
+SIMAVR_PLATFORM = "tinyml-simavr"
 
 # The TFLM library per (platform, framework); see /work/shared/notes/tflm-on-boards.md.
 # Chirale_TensorFLowLite (capital L in "FLow") supports ESP32 on the official espressif32
@@ -286,7 +288,12 @@ def generate_project(model: Model, board: Board, engine: str | None = None, *, s
     files.update(model_files)
 
     port: str
-    if board.virtual:
+    if board.virtual and board.pio_platform == SIMAVR_PLATFORM:
+        port = "arduino"
+        files["src/port/arduino/port.cpp"] = (fw / "ports" / "arduino" / "port.cpp").read_bytes()
+        files.update(_read_tree(fw / "platforms" / board.pio_platform, f"platform/{board.pio_platform}", None))
+        files["src/main.cpp"] = env.get_template("project/main.cpp.j2").render(banner_c=banner_c)
+    elif board.virtual:
         if board.machine not in QEMU_PORTS:
             raise TinymlError(f"virtual board {board.id} has machine '{board.machine}', which tinyml has no port for",
                               hint=f"machines: {', '.join(QEMU_PORTS)}", kind=ErrorKind.UNSUPPORTED)

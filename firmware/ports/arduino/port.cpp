@@ -12,6 +12,20 @@
 #define TM_HAVE_DWT 1
 #endif
 
+#if defined(__AVR__)
+#include <avr/interrupt.h>
+#include <avr/sleep.h>
+#endif
+
+#if defined(TINYML_SIMAVR)
+/* The virtual Uno (tinyml-simavr): its UART bridge reads this counter of bytes taken from
+ * Serial's 64-byte receive buffer and never has more than 63 bytes in flight, so nothing the
+ * host sends is dropped while the sketch is busy (a real Uno would drop it). */
+extern "C" {
+volatile uint16_t tinyml_sim_rx_taken __attribute__((used));
+}
+#endif
+
 extern "C" void tinyml_port_init(uint32_t baud)
 {
     Serial.begin(baud);
@@ -29,12 +43,31 @@ extern "C" void tinyml_port_init(uint32_t baud)
 
 extern "C" void tinyml_port_write(const uint8_t *buf, size_t n) { Serial.write(buf, n); }
 
-extern "C" int tinyml_port_read(void) { return Serial.read(); }
+extern "C" int tinyml_port_read(void)
+{
+    int c = Serial.read();
+#if defined(TINYML_SIMAVR)
+    if (c >= 0) tinyml_sim_rx_taken = (uint16_t)(tinyml_sim_rx_taken + 1u);
+#endif
+    return c;
+}
 
 extern "C" void tinyml_port_idle(void)
 {
 #if defined(ESP32)
     delay(1); /* lets the idle task feed the watchdog */
+#elif defined(__AVR__)
+    /* Idle sleep until the next interrupt (a received byte, or timer0 every 1.024 ms). The check
+     * and the sleep are atomic: `sei; sleep` runs the sleep before any pending interrupt. */
+    set_sleep_mode(SLEEP_MODE_IDLE);
+    cli();
+    if (!Serial.available()) {
+        sleep_enable();
+        sei();
+        sleep_cpu();
+        sleep_disable();
+    }
+    sei();
 #endif
 }
 
