@@ -80,8 +80,19 @@ def pad_concat(keras: Any) -> Any:
     return keras.Model(inp, L.Dense(10)(L.Reshape((-1,))(y)))
 
 
+def dilated_same(keras: Any) -> Any:
+    """SAME dilated convolutions: the converter wraps them in SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND
+    and emits their activations as separate RELU / RELU6 ops."""
+    L = keras.layers
+    inp = keras.Input((9, 9, 3))
+    a = L.Conv2D(4, 3, dilation_rate=2, padding="same", activation="relu")(inp)
+    b = L.DepthwiseConv2D(3, depth_multiplier=3, dilation_rate=2, padding="same", activation="relu6")(inp)
+    return keras.Model(inp, L.Concatenate()([L.Flatten()(a), L.Flatten()(b)]))
+
+
 BUILDERS: dict[str, Callable[[Any], Any]] = {"conv_zoo": conv_zoo, "dense_chain": dense_chain,
-                                             "dense_rows": dense_rows, "pad_concat": pad_concat}
+                                             "dense_rows": dense_rows, "pad_concat": pad_concat,
+                                             "dilated_same": dilated_same}
 PER_TENSOR = ("conv_zoo", "dense_chain")
 
 
@@ -147,11 +158,12 @@ EXPECTED_OPS = {
     "dense_chain": {"FULLY_CONNECTED"},
     "dense_rows": {"FULLY_CONNECTED"},
     "pad_concat": {"PAD", "CONCATENATION", "CONV_2D", "FULLY_CONNECTED"},
+    "dilated_same": {"SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND", "RELU", "RELU6", "DEPTHWISE_CONV_2D"},
 }
 
 
 @pytest.mark.parametrize("name", ["conv_zoo", "conv_zoo_per_tensor", "conv_zoo_patched", "dense_chain",
-                                  "dense_chain_per_tensor", "dense_rows", "pad_concat"])
+                                  "dense_chain_per_tensor", "dense_rows", "pad_concat", "dilated_same"])
 def test_matches_tflm_byte_for_byte(keras_models, name):
     model = load(keras_models[name])
     ops = set(model.opcodes())

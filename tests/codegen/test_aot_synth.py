@@ -92,9 +92,12 @@ def conv_like_graph(seed: int) -> tuple[Graph, tuple[float, int]]:
     out_q = (float(np.exp(rng.uniform(np.log(1e-4), np.log(0.05)))), int(rng.integers(-100, 100)))
     g = gr.g
     for _ in range(int(rng.integers(4, 8))):
-        kind = rng.choice(["conv", "depthwise", "fc"])
+        kind = rng.choice(["conv", "depthwise", "fc", "dilated"])
         per_channel = bool(rng.random() < 0.6)
         act = gr.act()
+        if kind == "dilated":
+            dilated_branch(gr, out_q, per_channel)
+            continue
         if kind == "fc":
             depth = h * w * c
             units = int(rng.integers(1, 10))
@@ -135,6 +138,61 @@ def conv_like_graph(seed: int) -> tuple[Graph, tuple[float, int]]:
         g.op(op, [gr.x, wt, b], [y], **opts)
         gr.flatten(y, oh * ow * oc, out_q, f"{op} in {gr.shape} k={kh}x{kw} out_c={oc} {opts} pc={per_channel}")
     return gr, out_q
+
+
+def dilated_branch(gr: Graph, out_q: tuple[float, int], per_channel: bool) -> None:
+    """SPACE_TO_BATCH_ND -> CONV_2D or DEPTHWISE_CONV_2D (VALID) -> BATCH_TO_SPACE_ND -> RELU/RELU6:
+    what the converter makes of a SAME dilated convolution, with random paddings and crops."""
+    rng, g = gr.rng, gr.g
+    _, h, w, c = gr.shape
+    bh, bw = int(rng.integers(1, 3)), int(rng.integers(2, 4))
+    pt, pl = int(rng.integers(0, 3)), int(rng.integers(0, 3))
+    pb, pr = (-(h + pt)) % bh + bh * int(rng.integers(0, 2)), (-(w + pl)) % bw
+    sh, sw = (h + pt + pb) // bh, (w + pl + pr) // bw
+    kh, kw = int(rng.integers(1, min(sh, 3) + 1)), int(rng.integers(1, min(sw, 3) + 1))
+    q_in = gr.in_q
+    s2b = g.tensor((bh * bw, sh, sw, c), scale=q_in[0], zero_point=q_in[1])
+    g.op("SPACE_TO_BATCH_ND", [gr.x, g.tensor((2,), "int32", data=np.array([bh, bw], np.int32)),
+                               g.tensor((2, 2), "int32", data=np.array([[pt, pb], [pl, pr]], np.int32))], [s2b],
+         options_type="SpaceToBatchNDOptions")
+    oh, ow = sh - kh + 1, sw - kw + 1
+    mid = (float(np.exp(rng.uniform(np.log(1e-3), np.log(0.05)))), int(rng.integers(-50, 50)))
+    depthwise = bool(rng.random() < 0.5)
+    oc = c * int(rng.integers(1, 3)) if depthwise else int(rng.integers(1, 5))
+    shape = (1, kh, kw, oc) if depthwise else (oc, kh, kw, c)
+    wd, ws = weights(rng, shape, oc, per_channel)
+    wt = g.tensor(shape, data=wd, scale=ws, zero_point=[0] * len(ws), axis=3 if depthwise else 0)
+    b = bias(rng, g, oc, q_in[0], ws, optional=not depthwise)
+    conv = g.tensor((bh * bw, oh, ow, oc), scale=mid[0], zero_point=mid[1])
+    opts = dict(padding="VALID", stride_h=1, stride_w=1, fused_activation_function="NONE")
+    if depthwise:
+        g.op("DEPTHWISE_CONV_2D", [s2b, wt, b], [conv], depth_multiplier=oc // c, **opts)
+    else:
+        g.op("CONV_2D", [s2b, wt, b], [conv], **opts)
+    ct, cb, cl, cr = (int(rng.integers(0, min(2, oh * bh - 1))), 0, int(rng.integers(0, min(2, ow * bw - 1))), 1)
+    fh, fw = oh * bh - ct - cb, ow * bw - cl - cr
+    act = str(rng.choice(["RELU", "RELU6", "NONE"]))
+    b2s = g.tensor((1, fh, fw, oc), scale=mid[0], zero_point=mid[1])
+    g.op("BATCH_TO_SPACE_ND", [conv, g.tensor((2,), "int32", data=np.array([bh, bw], np.int32)),
+                               g.tensor((2, 2), "int32", data=np.array([[ct, cb], [cl, cr]], np.int32))], [b2s],
+         options_type="BatchToSpaceNDOptions")
+    what = (f"S2B block {bh}x{bw} pad {[pt, pb, pl, pr]} -> {'DEPTHWISE' if depthwise else 'CONV'} {kh}x{kw} "
+            f"-> B2S crops {[ct, cb, cl, cr]} -> {act}")
+    if act == "RELU":
+        y = g.tensor((1, fh, fw, oc), scale=out_q[0], zero_point=out_q[1])
+        g.op("RELU", [b2s], [y])
+    else:
+        if act == "RELU6":  # TFLM's RELU6 keeps the input quantization
+            r6 = g.tensor((1, fh, fw, oc), scale=mid[0], zero_point=mid[1])
+            g.op("RELU6", [b2s], [r6])
+            b2s = r6
+        # requantize to the shared output through a 1x1 depthwise so the branch can join the concat
+        one = g.tensor((1, 1, 1, oc), data=np.full((1, 1, 1, oc), 100, np.int8), scale=[0.01] * oc,
+                       zero_point=[0] * oc, axis=3)
+        y = g.tensor((1, fh, fw, oc), scale=out_q[0], zero_point=out_q[1])
+        g.op("DEPTHWISE_CONV_2D", [b2s, one, bias(rng, g, oc, mid[0], [0.01] * oc, optional=False)], [y],
+             padding="VALID", stride_h=1, stride_w=1, depth_multiplier=1, fused_activation_function="NONE")
+    gr.flatten(y, fh * fw * oc, out_q, what)
 
 
 def movement_graph(seed: int) -> tuple[Graph, tuple[float, int]]:

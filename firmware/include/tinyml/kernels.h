@@ -260,6 +260,35 @@ typedef struct {
 /* int8 -> int8 with another scale / zero point (TFLM Requantize). */
 void tinyml_quantize_s8_s8(const tinyml_requantize_params *p, const int8_t *input, int8_t *output);
 
+/* ---- SPACE_TO_BATCH_ND (space_to_batch_nd.c), BATCH_TO_SPACE_ND (batch_to_space_nd.c) ---- */
+/* The converter wraps SAME dilated convolutions in this pair. 4-D NHWC (3-D inputs get w = 1);
+ * rows of depth_bytes are copied whole. pad/crop: top and left padding (SPACE_TO_BATCH) or
+ * cropping (BATCH_TO_SPACE); pad_value fills padded rows (the zero point for int8). */
+typedef struct {
+    int32_t in_batch, in_h, in_w;
+    int32_t out_batch, out_h, out_w;
+    int32_t block_h, block_w;
+    int32_t top, left;
+    int32_t depth_bytes;
+    int32_t pad_value;
+} tinyml_space_batch_params;
+
+void tinyml_space_to_batch_nd(const tinyml_space_batch_params *p, const void *input, void *output);
+void tinyml_batch_to_space_nd(const tinyml_space_batch_params *p, const void *input, void *output);
+
+/* ---- RELU, RELU6 as separate ops (relu.c) ------------------------------------------------ */
+/* RELU requantizes (input and output scales may differ) then clamps, as TFLM's ReluQuantized;
+ * RELU6 only clamps to [zero point, q(6)] of the input (requantize = 0), as TFLM's Relu6. */
+typedef struct {
+    int32_t size;
+    int32_t requantize;
+    int32_t in_zero_point, out_zero_point;
+    int32_t multiplier, shift;
+    int32_t act_min, act_max;
+} tinyml_relu_params;
+
+void tinyml_relu_s8(const tinyml_relu_params *p, const int8_t *input, int8_t *output);
+
 /* ---- (more ops: add their section here, one per op) ------------------------------------ */
 
 #ifdef __cplusplus
