@@ -136,7 +136,10 @@ class Monitor:
             self.client.tracker.resync = True
         resets = self.client.stats.resets
         hello = self.client.hello()
-        if not first and self.client.stats.resets == resets and hello.uptime_us < self._last_uptime:
+        if not first and self.client.stats.resets > resets:
+            self._notice("reset", "the device was reset (boot banner seen)", self._logs)
+        elif not first and hello.uptime_us < self._last_uptime:
+            # the boot banner came before we reopened the port
             self.client.stats.resets += 1
             self._notice("reset", "the device was reset (its uptime went back)", self._logs)
         self._set_hello(hello)
@@ -258,6 +261,7 @@ class Monitor:
         assert self.client is not None
         st = self.client.stats
         self.summary.seconds = time.monotonic() - self._t0
+        self.summary.port = self.url
         self.summary.lost = st.lost
         self.summary.corrupt = st.corrupt
         self.summary.out_of_order = st.out_of_order
