@@ -96,8 +96,10 @@ def keras_models(tmp_path_factory) -> Path:
     d = (Path(override) if override else tmp_path_factory.getbasetemp()) / "ops2_keras"
     d.mkdir(parents=True, exist_ok=True)
     if not all((d / f"{n}.tflite").is_file() for n in MODELS):
-        subprocess.run([sys.executable, "-c", _CHILD, str(d)], check=True, cwd=ROOT, timeout=600,
-                       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True)
+        res = subprocess.run([sys.executable, "-c", _CHILD, str(d)], cwd=ROOT, timeout=600, text=True,
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True)
+        if res.returncode != 0:
+            pytest.fail(f"converting the Keras models failed:\n{res.stderr[-3000:]}")
     return d
 
 

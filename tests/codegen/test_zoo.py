@@ -41,8 +41,10 @@ def zoo_dir(tmp_path_factory) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     if not all((d / f"{n}.tflite").is_file() for n in zoo.names()):
         code = "import sys\nfrom tinyml import zoo\nfor n in zoo.names():\n    zoo.quantized(n, sys.argv[1])\n"
-        subprocess.run([sys.executable, "-c", code, str(d)], check=True, cwd=ROOT, timeout=900,
-                       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True)
+        res = subprocess.run([sys.executable, "-c", code, str(d)], cwd=ROOT, timeout=900, text=True,
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True)
+        if res.returncode != 0:
+            pytest.fail(f"converting the zoo failed:\n{res.stderr[-3000:]}")
     return d
 
 
