@@ -6,7 +6,7 @@
  * the host gcc: gcc -O2 -I/usr/include/simavr simavr_uart_bridge.c -lsimavr -lelf
  *
  * Usage: simavr_uart_bridge FIRMWARE.elf [--port N] [--mcu NAME] [--freq HZ] [--realtime]
- *                           [--start-delay-ms MS]
+ *                           [--start-delay-ms MS] [--no-credit]
  * It prints "listening on 127.0.0.1:PORT" (PORT 0 picks a free one) and, like QEMU's
  * server=on,wait=on, starts the CPU only when the first client connects (after a short delay,
  * because pyserial discards what arrives while it opens the port). Later clients may reconnect;
@@ -18,13 +18,18 @@
  *    whether or not the sketch reads): if the ELF has the symbol `tinyml_sim_rx_taken` (a
  *    uint16 the tinyml Arduino port increments for every byte it reads), at most 63 bytes are
  *    ever in flight between the socket and the sketch. Without it the bridge behaves like a
- *    real UART, and a sketch that does not keep up loses bytes exactly as on a real Uno.
+ *    real UART, and a sketch that does not keep up loses bytes exactly as on a real Uno
+ *    (--no-credit ignores the symbol: to see what a real Uno would lose).
  *  - towards the host, a blocking send: a host that does not read stalls the simulation.
  *
  * Time: simavr runs a busy 16 MHz AVR several times faster than real time; device timings
  * (micros()) are simulated time, i.e. what a real Uno measures. While the sketch sleeps
  * (SLEEP_MODE_IDLE) the bridge waits in poll() for the simulated time, so an idle board costs
  * no CPU. --realtime keeps the simulation from ever running ahead of the wall clock.
+ *
+ * RAM: at load the bridge paints the SRAM between the end of the static data (__heap_start) and
+ * RAMEND; on exit (and on SIGUSR1) it logs the static size and the stack's high-water mark, i.e.
+ * the RAM the whole firmware really used ("ram: static N B, stack peak M B, ...").
  *
  * Exit: 0 on SIGTERM/SIGINT or when the sketch ends (cli; sleep), 2 when the core crashes. */
 #define _GNU_SOURCE
@@ -55,7 +60,7 @@
 #define SRAM_BASE 0x800000u    /* avr-gcc puts the data space at this ELF address */
 #define CREDIT_SYMBOL "tinyml_sim_rx_taken"
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, report_requested;
 static int listen_fd = -1, client_fd = -1;
 static int realtime;
 static int io_ready;           /* the socket woke a sleep: leave the run batch early */
@@ -72,8 +77,10 @@ static uint16_t bytes_fed;     /* bytes given to the UART (modulo 2^16, like the
 static uint64_t total_in, total_out;
 
 static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
+    if (sig == SIGUSR1)
+        report_requested = 1;
+    else
+        stop_requested = 1;
 }
 
 static void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -93,9 +100,11 @@ static uint64_t now_us(void) {
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* ------------------------------------------------------------------ ELF symbol of the credit */
+/* ------------------------------------------------------------------ ELF symbols */
 
-static int32_t find_credit_symbol(const char *path) {
+/* SRAM address of a data symbol (`size` bytes, or any size if 0); -1 if the ELF lacks it. */
+static int32_t find_symbol(const char *path, const char *wanted, size_t size) {
+    size_t wlen = strlen(wanted);
     int32_t found = -1;
     Elf *e;
     Elf_Scn *scn = NULL;
@@ -118,9 +127,8 @@ static int32_t find_credit_symbol(const char *path) {
             if (!gelf_getsym(data, (int)i, &sym)) continue;
             name = elf_strptr(e, sh.sh_link, sym.st_name);
             /* LTO may turn it into a local symbol, possibly with a suffix */
-            if (name && strncmp(name, CREDIT_SYMBOL, sizeof CREDIT_SYMBOL - 1) == 0 &&
-                (name[sizeof CREDIT_SYMBOL - 1] == 0 || name[sizeof CREDIT_SYMBOL - 1] == '.') &&
-                sym.st_value >= SRAM_BASE && sym.st_size == 2) {
+            if (name && strncmp(name, wanted, wlen) == 0 && (name[wlen] == 0 || name[wlen] == '.') &&
+                sym.st_value >= SRAM_BASE && (size == 0 || sym.st_size == size)) {
                 found = (int32_t)(sym.st_value - SRAM_BASE);
                 break;
             }
@@ -261,6 +269,28 @@ static void on_uart_xoff(struct avr_irq_t *irq, uint32_t value, void *param) {
     uart_xoff = 1;
 }
 
+#define PAINT 0xA5
+static int32_t heap_start = -1; /* first SRAM byte after .data/.bss/.noinit, -1 if unknown */
+
+static void paint_stack(void) {
+    uint32_t a;
+    if (heap_start < 0) return;
+    for (a = (uint32_t)heap_start; a <= avr->ramend; a++) avr->data[a] = PAINT;
+}
+
+static void report_ram(void) {
+    uint32_t a, ram_start = 0x100; /* ATmega328P: registers and I/O below 0x100 */
+    if (heap_start < 0) {
+        log_msg("ram: unknown (no __heap_start in the ELF)");
+        return;
+    }
+    for (a = (uint32_t)heap_start; a <= avr->ramend && avr->data[a] == PAINT; a++) {
+    }
+    log_msg("ram: static %u B (data+bss), stack peak %u B, never touched %u B, of %u B SRAM",
+            (unsigned)((uint32_t)heap_start - ram_start), (unsigned)(avr->ramend + 1u - a),
+            (unsigned)(a - (uint32_t)heap_start), (unsigned)(avr->ramend + 1u - ram_start));
+}
+
 static uint16_t bytes_taken(void) {
     return (uint16_t)(avr->data[credit_addr] | (avr->data[credit_addr + 1] << 8));
 }
@@ -292,13 +322,13 @@ static void on_sleep(avr_t *a, avr_cycle_count_t how_long) {
 
 static void usage(void) {
     fprintf(stderr, "usage: simavr_uart_bridge FIRMWARE.elf [--port N] [--mcu NAME] [--freq HZ] "
-                    "[--realtime] [--start-delay-ms MS]\n");
+                    "[--realtime] [--start-delay-ms MS] [--no-credit]\n");
 }
 
 int main(int argc, char **argv) {
     const char *elf = NULL, *mcu = "atmega328p";
     unsigned long freq = 16000000ul, start_delay_ms = 100;
-    int port = 0, i, state, rc = 0;
+    int port = 0, i, state, rc = 0, no_credit = 0;
     struct sockaddr_in addr;
     socklen_t alen = sizeof addr;
     elf_firmware_t fw;
@@ -317,6 +347,8 @@ int main(int argc, char **argv) {
             start_delay_ms = strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--realtime") == 0)
             realtime = 1;
+        else if (strcmp(argv[i], "--no-credit") == 0)
+            no_credit = 1;
         else if (argv[i][0] != '-' && !elf)
             elf = argv[i];
         else {
@@ -333,6 +365,7 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     memset(&fw, 0, sizeof fw);
@@ -359,7 +392,12 @@ int main(int argc, char **argv) {
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT), on_uart_output, NULL);
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XON), on_uart_xon, NULL);
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XOFF), on_uart_xoff, NULL);
-    credit_addr = find_credit_symbol(elf);
+    credit_addr = no_credit ? -1 : find_symbol(elf, CREDIT_SYMBOL, 2);
+    /* the linker script PROVIDEs __heap_start only when malloc is linked; _end is always there */
+    heap_start = find_symbol(elf, "__heap_start", 0);
+    if (heap_start < 0) heap_start = find_symbol(elf, "_end", 0);
+    if (heap_start >= 0 && (uint32_t)heap_start > avr->ramend) heap_start = -1;
+    paint_stack();
     if (credit_addr >= 0 && (uint32_t)credit_addr + 1 > avr->ramend) credit_addr = -1;
     log_msg("%s at %lu Hz, %s; receive flow control: %s", mcu, freq, elf,
             credit_addr >= 0 ? "sketch credit (" CREDIT_SYMBOL ")" : "UART FIFO only");
@@ -389,6 +427,10 @@ int main(int argc, char **argv) {
         flush_output();
         service_socket();
         feed_uart();
+        if (report_requested) {
+            report_requested = 0;
+            report_ram();
+        }
         if (realtime) {
             uint64_t sim = avr->cycle * 1000000u / freq;
             uint64_t wall = now_us() - t0;
@@ -411,6 +453,7 @@ ended:
         log_msg("the sketch ended (sleep with interrupts off) after %llu cycles", (unsigned long long)avr->cycle);
     }
 out:
+    report_ram();
     close_client("bridge exiting");
     close(listen_fd);
     avr_terminate(avr);
