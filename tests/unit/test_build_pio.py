@@ -180,3 +180,20 @@ def test_generate_engine_the_board_lacks(run_cli, tmp_path):
 def test_generate_tflm_on_a_virtual_board_is_unsupported(run_cli, tmp_path):
     r = run_cli("generate", str(tmp_path / "m.tflite"), "--board", "qemu-mps2-an386", "--engine", "tflm")
     assert r.returncode == EXIT_CODES[ErrorKind.UNSUPPORTED]
+
+
+def test_flash_virtual_board_on_a_busy_port(run_cli, tmp_path):
+    import shutil
+    import socket
+
+    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc")
+    proj = _project(tmp_path / "q", QEMU_INI, board="qemu-mps2-an386")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = run_cli("flash", str(proj), "--port", f"socket://127.0.0.1:{port}")
+    assert r.returncode == EXIT_CODES[ErrorKind.USAGE] and f"TCP port {port} is already in use" in r.stderr
+    r = run_cli("flash", str(proj), "--port", "/dev/ttyUSB0")
+    assert r.returncode == EXIT_CODES[ErrorKind.USAGE] and "not a local TCP port" in r.stderr

@@ -150,13 +150,27 @@ def _flash_virtual(project: Path, board: Board, port: str | None) -> FlashResult
             raise TinymlError(f"--port {port} is not a local TCP port for a virtual board",
                               hint="pass socket://127.0.0.1:PORT or just PORT", kind=ErrorKind.USAGE)
         upload_port = f"socket://127.0.0.1:{port.rsplit(':', 1)[-1]}"
-    qemu.stop(project)
+    qemu.stop(project)  # re-flashing: the previous instance frees its port first
+    if upload_port and not _tcp_port_free(int(upload_port.rsplit(":", 1)[-1])):
+        raise TinymlError(f"TCP port {upload_port.rsplit(':', 1)[-1]} is already in use",
+                          hint="choose another --port, or omit it for a free one", kind=ErrorKind.USAGE)
     pio.run_pio(project, ["upload"], upload_port=upload_port, what="pio run -t upload (start the virtual board)")
     state = qemu.read_state(project)
     if state is None:
         raise TinymlError(f"PlatformIO's upload finished but no virtual board runs for {project}",
                           hint=f"see the emulator's log in {project / '.tinyml'}", kind=ErrorKind.TOOL)
     return FlashResult(project, board.id, True, state.url, state.pid, state.argv)
+
+
+def _tcp_port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _flash_device(project: Path, board: Board, port: str | None) -> FlashResult:
