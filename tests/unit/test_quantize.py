@@ -150,16 +150,32 @@ def sine_dir(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_rep_shape_mismatch_and_non_keras_zip(run_cli, tmp_path, sine_dir, files):
+def test_rep_shape_mismatch(run_cli, tmp_path, sine_dir):
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=np.zeros((4, 3), np.float32))
     r = run_cli("quantize", str(sine_dir / "model.keras"), "--data", str(bad), "-o", "m.tflite")
     _clean(r, INPUT, "(3,)", "(1, 1)", "(N, 1)")
-    assert not (tmp_path / "m.tflite").exists()
-    zip_not_model, rep = files
-    _clean(run_cli("quantize", str(zip_not_model), "--data", str(rep), "-o", "m.tflite"), INPUT,
-           "cannot load")
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".m.tflite")] == []
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.npz"]  # nothing written, no temp file left
+
+
+@pytest.mark.unit
+def test_a_file_keras_cannot_load_is_an_input_error(monkeypatch, files):
+    """Whatever Keras raises on a bad file becomes one INPUT error (stub Keras: no TensorFlow needed)."""
+    import types
+
+    from tinyml.model import keras_io, quantize
+
+    def load_model(path, compile=True):
+        raise ValueError("File format not supported: filepath=model.keras.\nmore lines")
+
+    stub = types.SimpleNamespace(models=types.SimpleNamespace(load_model=load_model))
+    monkeypatch.setitem(sys.modules, "keras", stub)
+    monkeypatch.setattr(quantize, "import_tf", lambda: None)
+    with pytest.raises(TinymlError) as info:
+        keras_io.load_model(files[0])
+    assert info.value.kind is ErrorKind.INPUT
+    assert info.value.message.endswith("cannot load " + str(files[0]) + " as a Keras model: File format not "
+                                       "supported: filepath=model.keras.")
 
 
 @pytest.mark.slow
