@@ -35,6 +35,9 @@ def _keras() -> Any:
     import_tf()  # a clear error when TensorFlow is missing
     import keras
 
+    # Fresh layer-name counters: tensor names end up in the .tflite, so without this the bytes
+    # would depend on what the process built before.
+    keras.backend.clear_session()
     keras.utils.set_random_seed(SEED)
     return keras
 
@@ -188,6 +191,30 @@ def _entry(name: str) -> ZooEntry:
 def build(name: str) -> tuple[Any, np.ndarray]:
     """(keras_model, rep_x) of a zoo model; the same bytes on every call (seeded)."""
     return _entry(name).builder()
+
+
+def default_cache_dir() -> Path:
+    """Where converted zoo models are kept: ``$TINYML_CACHE/zoo`` or ``~/.cache/tinyml/zoo``."""
+    env = os.environ.get("TINYML_CACHE")
+    return (Path(env) if env else Path.home() / ".cache" / "tinyml") / "zoo"
+
+
+def export(name: str, output: str | os.PathLike[str] | None = None, *, float_io: bool = False,
+           force: bool = False, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Write the zoo model ``name`` as an int8 .tflite to ``output`` (default ``<name>.tflite``);
+    refuses to overwrite an existing file unless ``force``. Returns the path written."""
+    _entry(name)
+    from tinyml.writer import write_file
+
+    dest = Path(output) if output is not None else Path(f"{name}.tflite")
+    if dest.exists() and not force:
+        raise TinymlError(f"{dest} already exists", hint="pass --force to overwrite it, or choose another -o",
+                          kind=ErrorKind.OUTPUT)
+    if not dest.parent.is_dir():
+        raise TinymlError(f"directory {dest.parent} does not exist", hint="create it first or choose another -o",
+                          kind=ErrorKind.OUTPUT)
+    data = quantized(name, cache_dir if cache_dir is not None else default_cache_dir(), float_io=float_io)
+    return write_file(dest, data)
 
 
 def quantized(name: str, cache_dir: str | os.PathLike[str], *, float_io: bool = False) -> bytes:

@@ -51,6 +51,7 @@ COMMAND_MODULES = [
     "demo_cmd",
     "device_cmds",
     "project_cmds",
+    "zoo_cmd",
 ]
 
 
