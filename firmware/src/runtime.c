@@ -150,6 +150,12 @@ static void send_hello(uint8_t boot, uint16_t req) {
     tp_frame_dec((int32_t)(tinyml_port_micros() & 0x7FFFFFFFu));
     tp_frame_text_P(TP_STR(";init="));
     tp_frame_dec(rt.init_ok);
+    tp_frame_text_P(TP_STR(";bin=1")); /* understands 'J' (binary input) frames */
+#ifdef TINYML_RX_BUFFER
+    /* the port's receive buffer: how many request bytes the host may send ahead */
+    tp_frame_text_P(TP_STR(";rx="));
+    tp_frame_dec(TINYML_RX_BUFFER);
+#endif
     tp_frame_end();
 }
 
@@ -167,6 +173,7 @@ static int run_model(const void *in, uint32_t *us, uint32_t *cycles) {
 /* ---------------------------------------------------------------- frames */
 
 static void frame_reset(void) {
+    rt.f_type = 0;
     rt.f_state = F_TYPE;
     rt.f_hdr = 0;
     rt.f_err = TP_OK;
@@ -193,6 +200,7 @@ static void dispatch_frame(void) {
         send_hello(0, req);
         return;
     case TP_T_INFER:
+    case TP_T_INFER_BIN:
         if (rt.f_len != TINYML_INPUT_BYTES) {
             ack(req, TP_E_LENGTH, TP_STR("input length: expected "));
             tp_frame_dec(TINYML_INPUT_BYTES);
@@ -272,7 +280,8 @@ static void frame_error(void) {
 static void frame_end_of_line(void) {
     if (rt.f_err == TP_OK && (rt.f_state != F_DONE || rt.f_qn != 0)) rt.f_err = TP_E_ENCODING;
     if (rt.f_err == TP_OK && rt.f_rx_crc != rt.f_crc) rt.f_err = TP_E_CRC;
-    if (rt.f_err == TP_OK && rt.f_type != TP_T_INFER && rt.f_len > rt.f_cap) rt.f_err = TP_E_OVERLONG;
+    if (rt.f_err == TP_OK && rt.f_type != TP_T_INFER && rt.f_type != TP_T_INFER_BIN && rt.f_len > rt.f_cap)
+        rt.f_err = TP_E_OVERLONG;
     if (rt.f_err != TP_OK)
         frame_error();
     else
@@ -321,7 +330,7 @@ static void frame_char(uint8_t c) {
     case F_TYPE:
         rt.f_type = (char)c;
         rt.f_crc = tp_crc16(rt.f_crc, c);
-        if (c == TP_T_INFER) {
+        if (c == TP_T_INFER || c == TP_T_INFER_BIN) {
             rt.f_dest = input_buf;
             rt.f_cap = TINYML_INPUT_BYTES;
             rt.db_size = rt.db_pos = 0; /* the MLPerf db buffer is overwritten */
@@ -578,6 +587,13 @@ static void report_garbage(void) {
 
 static void rx_byte(uint8_t c) {
     if (rt.rx_mode == RX_FRAME) {
+        if (rt.f_type == TP_T_INFER_BIN && rt.f_state == F_PAYLOAD && rt.f_err == TP_OK) {
+            /* binary payload: exactly TINYML_INPUT_BYTES raw bytes, any value, then '*' */
+            rt.f_crc = tp_crc16(rt.f_crc, c);
+            frame_store(c);
+            if (rt.f_len == TINYML_INPUT_BYTES) rt.f_state = F_PAYLOAD + 10;
+            return;
+        }
         if (c == '\n' || c == '\r') {
             frame_end_of_line();
         } else if (c == TP_SYNC) {

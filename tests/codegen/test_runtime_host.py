@@ -289,3 +289,42 @@ def test_echo_link_test_returns_the_bytes(client):
     secs = client.echo(data)
     assert secs > 0
     assert client.hello().model == "fake"  # back to frames afterwards
+
+
+# ----------------------------------------------------------------------------- binary input frames
+
+def test_binary_and_base64_inputs_give_the_same_results(client):
+    assert client.hello_info is not None and client.hello_info.fields.get("bin") == "1"
+    # payloads full of the protocol's own special bytes: sync, line ends, MLPerf terminator
+    xs = [bytes([0x40, 0x0A, 0x0D, 0x25, 0x2A] * 3 + [0x40]), bytes(range(200, 216)), bytes(16)]
+    rng = np.random.default_rng(9)
+    xs += [rng.integers(0, 256, 16, dtype=np.uint8).tobytes() for _ in range(50)]
+    want = [hostdev.fake_reference(np.frombuffer(x, np.int8)).tobytes() for x in xs]
+    client.use_binary = True
+    assert [r.output for r in client.infer_many(xs, window=4)] == want
+    client.use_binary = False
+    assert [r.output for r in client.infer_many(xs, window=4)] == want
+    assert client.stats.retries == 0 and client.stats.device_errors == 0
+
+
+def test_damaged_binary_frames_are_rejected_and_the_next_one_works(device):
+    s = _raw_socket(device.url)
+    good = codec.encode_binary_frame("J", 0x21, bytes(range(16)))
+    flipped = bytearray(codec.encode_binary_frame("J", 0x22, bytes(range(16))))
+    flipped[9] ^= 0x10  # a payload byte: only the CRC can tell
+    short = codec.encode_binary_frame("J", 0x23, bytes(range(15)))  # one byte lost on the way
+    s.sendall(bytes(flipped) + short + b"\n" + good)
+    buf = b""
+    t0 = time.monotonic()
+    while b"@R" not in buf and time.monotonic() - t0 < 5:
+        s.settimeout(0.5)
+        with contextlib.suppress(TimeoutError):
+            buf += s.recv(65536)
+    s.close()
+    evs = [e for e in codec.Decoder().feed(buf) if isinstance(e, codec.Frame)]
+    acks = [codec.parse_ack(e.payload) for e in evs if e.type == "A"]
+    assert acks[0].name == "crc" and acks[0].req == 0x22
+    assert acks[1].name == "encoding" and acks[1].req == 0x23  # the lost byte shifted the CRC separator
+    res = [codec.parse_result(e.payload, 4) for e in evs if e.type == "R"]
+    assert len(res) == 1 and res[0].req == 0x21
+    assert res[0].output == hostdev.fake_reference(np.arange(16, dtype=np.int8)).tobytes()

@@ -79,8 +79,8 @@ def validate(
     report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the metrics as JSON here ('-' = stdout)."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Use only the first N samples."),
-    window: int = typer.Option(2, "--window", min=1, max=16, help="Requests in flight (1 for boards without "
-                                                                   "room for a second input in the RX buffer)."),
+    window: int = typer.Option(0, "--window", min=0, max=16, help="Requests in flight; 0 = auto (what the "
+                                                                   "device's RX buffer holds; 4 over socket://)."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds to wait for each reply."),
     baud: int = typer.Option(115200, "--baud", help="Baud rate (ignored by socket:// ports)."),
     require_exact: bool = typer.Option(False, "--require-exact", help="Fail (exit 9) unless every output is "

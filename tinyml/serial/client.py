@@ -63,6 +63,7 @@ class DeviceClient:
         self.hello_info: codec.Hello | None = None
         self._events: deque[DeviceEvent] = deque()
         self._seq = 0
+        self.use_binary: bool | None = None  # None: binary input frames when the device offers them
 
     # ------------------------------------------------------------------ plumbing
 
@@ -100,6 +101,20 @@ class DeviceClient:
         seq = self.next_seq()
         self.write(codec.encode_frame(ftype, seq, payload))
         return seq
+
+    def send_input(self, x: bytes) -> int:
+        """An inference request: raw ('J') when the device says it understands it, else base64 ('I')."""
+        if self.binary_inputs:
+            seq = self.next_seq()
+            self.write(codec.encode_binary_frame(codec.INFER_BIN, seq, x))
+            return seq
+        return self.send(codec.INFER, x)
+
+    @property
+    def binary_inputs(self) -> bool:
+        if self.use_binary is not None:
+            return self.use_binary
+        return self.hello_info is not None and self.hello_info.fields.get("bin") == "1"
 
     def _read_some(self) -> bytes:
         import serial
@@ -237,6 +252,18 @@ class DeviceClient:
             raise TinymlError(f"input has {len(x)} bytes, the device's model takes {self.hello_info.input.nbytes}",
                               hint="check the data's shape and dtype against the model", kind=ErrorKind.INPUT)
 
+    def auto_window(self) -> int:
+        """Requests to keep in flight: what the device's receive buffer holds (hello key ``rx``), or
+        4 over ``socket://`` (QEMU and the host port flow-control the socket, so nothing is lost), else 1."""
+        hello = self.hello_info or self.hello()
+        x = bytes(hello.input.nbytes)
+        frame = len(codec.encode_binary_frame(codec.INFER_BIN, 0, x) if self.binary_inputs
+                    else codec.encode_frame(codec.INFER, 0, x))
+        rx = hello.fields.get("rx")
+        if rx is not None and rx.isdigit():
+            return max(1, min(8, 1 + int(rx) // frame))  # one being computed + what fits in the buffer
+        return 4 if self.url.startswith("socket://") else 1
+
     def infer(self, x: bytes) -> codec.Result:
         return self.infer_many([x])[0]
 
@@ -261,7 +288,7 @@ class DeviceClient:
                 i = todo.popleft()
                 if len(inputs[i]) != self.hello_info.input.nbytes:  # type: ignore[union-attr]
                     self._check_input(inputs[i])
-                inflight[self.send(codec.INFER, inputs[i])] = i
+                inflight[self.send_input(inputs[i])] = i
             got_any = False
             for ev in self.poll(0.2):
                 if ev.kind == "result" and ev.data.req in inflight:

@@ -26,6 +26,7 @@ _FRAME_TAIL = re.compile(rb"^.?[A-Z][0-9a-fA-F]{4}[A-Za-z0-9+/=]*\*[0-9a-fA-F]{4
 # Frame types (docs/protocol.md)
 HELLO = "H"
 INFER = "I"
+INFER_BIN = "J"
 STREAM = "S"
 STOP = "X"
 ECHO = "E"
@@ -47,6 +48,12 @@ def encode_frame(ftype: str, seq: int, payload: bytes = b"") -> bytes:
     if len(ftype) != 1 or not ftype.isascii():
         raise ValueError(f"frame type must be one ASCII character, not {ftype!r}")
     body = ftype.encode() + f"{seq & 0xFFFF:04x}".encode() + base64.b64encode(payload)
+    return SYNC + body + b"*" + f"{crc16(body):04x}".encode() + b"\n"
+
+
+def encode_binary_frame(ftype: str, seq: int, payload: bytes) -> bytes:
+    """A frame whose payload goes raw (the 'J' input frame): the receiver knows its length."""
+    body = ftype.encode() + f"{seq & 0xFFFF:04x}".encode() + payload
     return SYNC + body + b"*" + f"{crc16(body):04x}".encode() + b"\n"
 
 

@@ -47,7 +47,7 @@ class Validation:
 
 
 def validate_on_device(client: DeviceClient, inputs: np.ndarray, reference_q: np.ndarray,
-                       labels: np.ndarray | None = None, window: int = 2,
+                       labels: np.ndarray | None = None, window: int = 0,
                        progress: Callable[[int, int], None] | None = None) -> Validation:
     """Runs ``inputs`` (N, ...) in the device's input dtype and compares with ``reference_q``."""
     hello = client.hello_info or client.hello()
@@ -64,6 +64,8 @@ def validate_on_device(client: DeviceClient, inputs: np.ndarray, reference_q: np
         if progress:
             progress(done[0], n)
 
+    if window <= 0:
+        window = client.auto_window()
     t0 = time.monotonic()
     results = client.infer_many(raw, window=window, progress=_progress)
     seconds = time.monotonic() - t0
@@ -143,7 +145,7 @@ def memory_use(manifest: dict[str, Any], hello: codec.Hello | None) -> dict[str,
 
 
 def validate_project(project: Path | None, data: Path, port: str | None = None, *, model_path: Path | None = None,
-                     baud: int = 115200, timeout: float = 10.0, window: int = 2, limit: int | None = None,
+                     baud: int = 115200, timeout: float = 10.0, window: int = 0, limit: int | None = None,
                      progress: Callable[[int, int], None] | None = None) -> Validation:
     from tinyml.model import tflite
     from tinyml.model.data import load_data

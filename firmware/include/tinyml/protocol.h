@@ -20,6 +20,7 @@ extern "C" {
 /* Frame types, host -> device */
 #define TP_T_HELLO 'H'  /* empty payload: ask for the hello */
 #define TP_T_INFER 'I'  /* payload: the input tensor */
+#define TP_T_INFER_BIN 'J' /* the same with the input tensor as raw bytes (exactly TINYML_INPUT_BYTES) */
 #define TP_T_STREAM 'S' /* payload: u32 period_us, u32 count (0 = until stopped) */
 #define TP_T_STOP 'X'   /* empty payload: stop streaming */
 #define TP_T_ECHO 'E'   /* payload: u32 n; the device then echoes the next n raw bytes */
