@@ -81,10 +81,7 @@ class Row:
 
 
 def cache_dir(arg: str | None) -> Path:
-    if arg:
-        return Path(arg)
-    env = os.environ.get("TINYML_CACHE")
-    return (Path(env) if env else Path.home() / ".cache" / "tinyml") / "zoo"
+    return Path(arg) if arg else zoo.default_cache_dir()
 
 
 def ensure_models(names: list[str], cache: Path) -> None:
