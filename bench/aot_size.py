@@ -124,7 +124,7 @@ def aot_flash(model_name: str, model, work: Path) -> tuple[int, int]:
     (d / "stub.c").write_text(STUB)
     inc = [f"-I{d}", f"-I{resource_dir('firmware') / 'include'}"]
     elf, stub = d / "model.elf", d / "stub.elf"
-    run([cc, *CC, *inc, d / "main.c", d / "model.c", *kernel_sources(), *LD, "-o", elf, "-lm"],
+    run([cc, *CC, *inc, d / "main.c", d / "model.c", *kernel_sources(), *LD, "-o", elf],
         what=f"linking {model_name} for Cortex-M4")
     run([cc, *CC, d / "stub.c", *LD, "-o", stub], what="linking the empty program")
     return size_of(elf) - size_of(stub), const_bytes(elf)

@@ -198,7 +198,7 @@ def test_ops2_on_cortex_m4_qemu_match_tflm(project, tmp_path):
     subprocess.run([cc, *TARGETS["cortex-m4"][1:], *WARN, "-DF_CPU=25000000", *includes(d), f"-I{port}",
                     str(tmp_path / "main.c"), str(d / "model.c"), str(port / "startup.c"),
                     *map(str, kernel_sources()), f"-T{port / 'mps2-an386.ld'}", f"-L{port}", "-nostartfiles",
-                    "--specs=nano.specs", "--specs=nosys.specs", *LINK, "-o", str(elf), "-lm"],
+                    "--specs=nano.specs", "--specs=nosys.specs", *LINK, "-o", str(elf)],
                    check=True, capture_output=True)
     res = subprocess.run([qemu, "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-serial", "none",
                           "-semihosting-config", "enable=on,target=native", "-kernel", str(elf)],
