@@ -328,3 +328,97 @@ def test_damaged_binary_frames_are_rejected_and_the_next_one_works(device):
     res = [codec.parse_result(e.payload, 4) for e in evs if e.type == "R"]
     assert len(res) == 1 and res[0].req == 0x21
     assert res[0].output == hostdev.fake_reference(np.arange(16, dtype=np.int8)).tobytes()
+
+
+# ----------------------------------------------------------------------------- a damaged link
+
+class _DamagingProxy:
+    """Forwards a TCP connection to the device, damaging one byte in every ``every`` of one
+    direction (deterministic): "corrupt" flips bits, "drop" loses it, "dup" sends it twice."""
+
+    def __init__(self, target_port: int, direction: str, kind: str, every: int):
+        import threading
+
+        self.srv = socket.create_server(("127.0.0.1", 0))
+        self.url = f"socket://127.0.0.1:{self.srv.getsockname()[1]}"
+        self.target_port, self.direction, self.kind, self.every = target_port, direction, kind, every
+        self.damaged = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, damage: bool) -> None:
+        n = 0
+        src.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                data = src.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            out = bytearray()
+            for b in data:
+                n += 1
+                if damage and n % self.every == 0:
+                    self.damaged += 1
+                    if self.kind == "corrupt":
+                        out.append(b ^ 0x5A)
+                    elif self.kind == "dup":
+                        out += bytes([b, b])
+                    # "drop": nothing goes out
+                else:
+                    out.append(b)
+            try:
+                dst.sendall(bytes(out))
+            except OSError:
+                return
+
+    def _run(self) -> None:
+        import threading
+
+        self.srv.settimeout(5)
+        host, _ = self.srv.accept()
+        dev = socket.create_connection(("127.0.0.1", self.target_port))
+        up = threading.Thread(target=self._pump, args=(host, dev, self.direction == "up"), daemon=True)
+        up.start()
+        self._pump(dev, host, self.direction == "down")
+        up.join()
+        host.close()
+        dev.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.srv.close()
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["base64", "binary"])
+@pytest.mark.parametrize("direction,kind", [("up", "corrupt"), ("down", "corrupt"), ("up", "drop"),
+                                            ("down", "drop"), ("up", "dup"), ("down", "dup")])
+def test_a_damaged_link_never_yields_a_wrong_result(device, direction, kind, binary):
+    proxy = _DamagingProxy(device.port, direction, kind, every=397)
+    try:
+        with DeviceClient.open(proxy.url, timeout=3) as c:
+            c.use_binary = binary
+            for _ in range(5):
+                with contextlib.suppress(TinymlError):
+                    c.hello()
+                    break
+            rng = np.random.default_rng(21)
+            xs = rng.integers(-128, 128, size=(400, 16), dtype=np.int8)
+            res = c.infer_many([x.tobytes() for x in xs], window=4, retry_after=0.3)
+            got = np.stack([np.frombuffer(r.output, np.int8) for r in res])
+            np.testing.assert_array_equal(got, np.stack([hostdev.fake_reference(x) for x in xs]))
+            assert proxy.damaged > 5
+            # every damage was seen and repaired, none silently: retries happened, and at most
+            # one per damaged byte on the way in, plus the replies they cost on the way out
+            assert 0 < c.stats.retries <= 2 * proxy.damaged + 2, (c.stats, proxy.damaged)
+            if direction == "down":
+                assert c.stats.corrupt + c.stats.text_lines > 0
+            else:
+                assert c.stats.device_errors > 0
+    finally:
+        proxy.close()

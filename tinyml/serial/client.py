@@ -267,65 +267,89 @@ class DeviceClient:
     def infer(self, x: bytes) -> codec.Result:
         return self.infer_many([x])[0]
 
-    def infer_many(self, inputs: Sequence[bytes], window: int = 2, retries: int = 3,
-                   progress: Callable[[int, codec.Result], None] | None = None) -> list[codec.Result]:
-        """Runs every input on the device, ``window`` requests in flight, in order.
+    def infer_many(self, inputs: Sequence[bytes], window: int = 2, retries: int = 5,
+                   progress: Callable[[int, codec.Result], None] | None = None,
+                   retry_after: float | None = None) -> list[codec.Result]:
+        """Runs every input on the device, ``window`` requests in flight; results in input order.
 
-        A request the device rejects for a transmission error (CRC, encoding) or that gets lost
-        is sent again (up to ``retries`` times, counted in stats.retries); a reset of the device
-        re-sends everything in flight. Any other device error raises.
+        The device answers requests in the order they arrive, so a reply to a later request means
+        every earlier one still in flight was lost (its frame damaged beyond recognition on the
+        way in, or its reply on the way out): those are sent again. So is a request the device
+        rejects for a transmission error (CRC, encoding, overlong), everything in flight after a
+        device reset, and everything in flight when nothing has come back for ``retry_after`` s.
+        Each resend counts in stats.retries; a sample that needs more than ``retries`` raises, as
+        does any other device error and ``timeout`` s without progress. A result is only ever
+        taken from a reply whose CRC and request number match: nothing is guessed.
         """
         for x in inputs[:1]:
             self._check_input(x)
+        assert self.hello_info is not None
+        nbytes = self.hello_info.input.nbytes
         results: list[codec.Result | None] = [None] * len(inputs)
-        inflight: dict[int, int] = {}  # request seq -> input index
+        inflight: dict[int, int] = {}  # request seq -> input index, in sending order
         tries = [0] * len(inputs)
         todo: deque[int] = deque(range(len(inputs)))
         done = 0
-        deadline = time.monotonic() + self.timeout
+        stall = retry_after if retry_after is not None else max(0.25, min(2.0, self.timeout / 4))
+        last_progress = last_reply = time.monotonic()
+
+        def resend(indices: list[int], why: str) -> None:
+            for i in sorted(indices, reverse=True):
+                tries[i] += 1
+                if tries[i] > retries:
+                    raise TinymlError(f"sample {i}: no valid reply after {retries} retries (last: {why})",
+                                      kind=ErrorKind.DEVICE,
+                                      hint="the link is too noisy or the device keeps resetting; check the cable "
+                                           "and the baud rate, or lower --window")
+                self.stats.retries += 1
+                todo.appendleft(i)
+
+        def settle(seq: int) -> int:
+            """Pops ``seq`` from the requests in flight; those sent before it were lost."""
+            earlier: list[int] = []
+            for s in list(inflight):
+                if s == seq:
+                    break
+                earlier.append(inflight.pop(s))
+            if earlier:
+                resend(earlier, "reply missing")
+            return inflight.pop(seq)
+
         while done < len(inputs):
             while todo and len(inflight) < max(1, window):
                 i = todo.popleft()
-                if len(inputs[i]) != self.hello_info.input.nbytes:  # type: ignore[union-attr]
+                if len(inputs[i]) != nbytes:
                     self._check_input(inputs[i])
                 inflight[self.send_input(inputs[i])] = i
-            got_any = False
-            for ev in self.poll(0.2):
+            for ev in self.poll(0.05):
                 if ev.kind == "result" and ev.data.req in inflight:
-                    i = inflight.pop(ev.data.req)
+                    i = settle(ev.data.req)
                     results[i] = ev.data
                     done += 1
-                    got_any = True
+                    last_progress = last_reply = time.monotonic()
                     if progress:
                         progress(i, ev.data)
                 elif ev.kind == "ack" and ev.data.req in inflight and not ev.data.ok:
-                    i = inflight.pop(ev.data.req)
-                    if ev.data.name in ("crc", "encoding", "overlong") and tries[i] < retries:
-                        tries[i] += 1
-                        self.stats.retries += 1
-                        todo.appendleft(i)
-                        got_any = True
+                    i = settle(ev.data.req)
+                    last_reply = time.monotonic()
+                    if ev.data.name in ("crc", "encoding", "overlong"):
+                        resend([i], f"device reported {ev.data.name}")
                     else:
                         raise TinymlError(f"the device rejected sample {i}: {ev.data.name}: {ev.data.message}",
                                           kind=ErrorKind.DEVICE,
                                           hint="the device is running a different model than expected?"
                                           if ev.data.name == "length" else None)
-                elif ev.kind == "reset" or (ev.kind == "lost" and inflight):
-                    # replies may be gone: ask again for everything in flight
-                    for i in sorted(inflight.values(), reverse=True):
-                        tries[i] += 1
-                        if tries[i] > retries:
-                            raise TinymlError(f"sample {i}: no valid reply after {retries} retries",
-                                              kind=ErrorKind.DEVICE, hint="the link is too noisy or the device "
-                                                                          "keeps resetting")
-                        self.stats.retries += 1
-                        todo.appendleft(i)
+                elif ev.kind == "reset" and inflight:
+                    lost = list(inflight.values())
                     inflight.clear()
-                    got_any = True
+                    resend(lost, "device reset")
             now = time.monotonic()
-            if got_any:
-                deadline = now + self.timeout
-            elif now > deadline:
+            if inflight and now - last_reply > stall:
+                lost = list(inflight.values())
+                inflight.clear()
+                resend(lost, f"no reply for {stall:g} s")
+                last_reply = now
+            if now - last_progress > self.timeout:
                 raise TinymlError(f"{self.url} did not answer an inference request within {self.timeout:g} s "
                                   f"({done} of {len(inputs)} done)",
                                   hint="the model may take longer than --timeout, or the device hung",
