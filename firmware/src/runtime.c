@@ -671,6 +671,14 @@ static void stream_step(void) {
 
 /* ---------------------------------------------------------------- API */
 
+#ifndef TINYML_IDLE_TICK_US
+#define TINYML_IDLE_TICK_US 10000 /* the ports' idle wake-up tick (cortex_m/clock.c: 100 Hz) */
+#endif
+
+int tinyml_runtime_busy(void) {
+    return rt.streaming && (int32_t)(rt.stream_due - tinyml_port_micros()) < (int32_t)TINYML_IDLE_TICK_US;
+}
+
 void tinyml_runtime_init(void) {
     memset(&rt, 0, sizeof rt);
     rt.init_ok = tinyml_init() == 0;

@@ -11,6 +11,9 @@ extern "C" {
 
 void tinyml_runtime_init(void); /* initialises the model and prints the hello banner */
 void tinyml_runtime_poll(void); /* handles received bytes and due stream samples; never blocks long */
+/* 1 while a stream sample is due before the port's idle tick would wake the core again: the
+ * main loop then polls instead of sleeping (a WFI per sample capped streams at 100/s). */
+int tinyml_runtime_busy(void);
 
 /* Sensor hook for user code: fill `input` (TINYML_INPUT_BYTES) for stream sample `index` and
  * return 1, or return 0 to use the stored samples (samples.h). Weak default returns 0. */

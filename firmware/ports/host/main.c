@@ -7,6 +7,6 @@ int main(void) {
     tinyml_runtime_init();
     for (;;) {
         tinyml_runtime_poll();
-        tinyml_port_idle();
+        if (!tinyml_runtime_busy()) tinyml_port_idle();
     }
 }
