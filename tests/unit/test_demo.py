@@ -48,7 +48,6 @@ def test_workdir_that_is_a_file(run_cli, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.emulator
 def test_demo_end_to_end_reusing_the_trained_model(run_cli, tmp_path, tmp_path_factory):
     from models import example_dir
 

@@ -49,6 +49,9 @@ def pio_env() -> dict[str, str]:
         "PLATFORMIO_SETTING_ENABLE_TELEMETRY": "No",
         "PLATFORMIO_SETTING_CHECK_PLATFORMIO_INTERVAL": "3650",
         "PLATFORMIO_SETTING_CHECK_PRUNE_SYSTEM_THRESHOLD": "0",
+        # Objects shared between projects: every generated project compiles the same runtime and
+        # kernels, so the second project for a board links in seconds.
+        "PLATFORMIO_BUILD_CACHE_DIR": str(cache_dir() / "build-cache"),
     }
 
 
