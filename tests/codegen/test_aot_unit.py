@@ -89,7 +89,7 @@ def test_plan_reuses_memory_and_never_overlaps_live_tensors():
     assert mem.offset(by_name["flat"]) == mem.offset(by_name["pool"])
     assert mem.arena_bytes < mem.naive_bytes
     # conv output (288 B) is the largest: input (72) and pool (72) must fit beside or after it
-    assert mem.arena_bytes == 288 + 72
+    assert mem.arena_bytes == 288 + 72 == mem.live_peak_bytes  # a chain: the lower bound is reached
     for a in mem.buffers:
         assert a.offset % 4 == 0
         for b in mem.buffers:
@@ -97,6 +97,7 @@ def test_plan_reuses_memory_and_never_overlaps_live_tensors():
                 assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset, (a, b)
     d = mem.to_dict()
     assert d["arena_bytes"] == mem.arena_bytes and len(d["buffers"]) == len(mem.buffers)
+    assert d["strategy"] and d["live_peak_bytes"] == mem.live_peak_bytes
     assert {"in", "out"} <= {t["name"] for b in d["buffers"] for t in b["tensors"]}
 
 
