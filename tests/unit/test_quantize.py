@@ -224,3 +224,46 @@ def test_validation_targets_accepted():
     scores = np.eye(3)[[0, 2, 1]]
     c = compare(scores, scores[[0, 1, 1]], np.array([0, 2, 2]))
     assert (c.float_value, c.int8_value, c.max_abs_diff) == (pytest.approx(2 / 3), 1.0, 1.0)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("message,words", [
+    ("Could not translate MLIR to FlatBuffer.<unknown>:0: error: loc(...): 'tf.Erf' op is neither a custom op "
+     "nor a flex op\n<unknown>:0: note: ... 'tf.Erf' op is neither a custom op nor a flex op ... "
+     "'tf.Acosh' op is neither a custom op nor a flex op", "no int8 TFLite builtin: Acosh, Erf"),
+    ("\nsomething else broke\nsecond line", "int8 conversion failed: something else broke"),
+])
+def test_converter_failure_is_one_clean_error(monkeypatch, message, words):
+    """A failing export (stub model and stub TF: no TensorFlow needed) becomes an UNSUPPORTED error."""
+    import types
+
+    from tinyml.model import quantize
+
+    class ConverterError(Exception):
+        pass
+
+    class Model:
+        inputs = [types.SimpleNamespace(shape=(None, 4))]
+
+        def export(self, *args, **kwargs):
+            raise ConverterError(message)
+
+    lite = types.SimpleNamespace(Optimize=types.SimpleNamespace(DEFAULT=0),
+                                 OpsSet=types.SimpleNamespace(TFLITE_BUILTINS_INT8=0))
+    tf = types.SimpleNamespace(float32="f", int8="i", TensorSpec=lambda *a: None, lite=lite)
+    monkeypatch.setattr(quantize, "import_tf", lambda: tf)
+    with pytest.raises(TinymlError) as info:
+        quantize.quantize_keras(Model(), np.zeros((2, 4), np.float32))
+    assert info.value.kind is ErrorKind.UNSUPPORTED and words in info.value.message
+    assert "\n" not in info.value.message
+
+
+@pytest.mark.unit
+def test_non_finite_representative_data_fails_before_tensorflow(monkeypatch, tmp_path, files):
+    from tinyml.model.quantize import quantize_file
+
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    np.savez(tmp_path / "nan.npz", x=np.array([[0.5], [np.nan]], np.float32))
+    with pytest.raises(TinymlError) as info:
+        quantize_file(files[0], tmp_path / "nan.npz", tmp_path / "m.tflite")
+    assert info.value.kind is ErrorKind.INPUT and "NaN" in info.value.message

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -81,13 +82,29 @@ def quantize_keras(model: Any, rep_x: np.ndarray, *, float_io: bool = False, max
         out = Path(tmp) / "model.tflite"
         # model.export with a fixed batch of 1: from_keras_model keeps a dynamic batch and adds
         # SHAPE/STRIDED_SLICE/PACK ops microcontroller runtimes do not want.
-        with native_stderr_to_log("the TFLite converter"):
-            model.export(str(out), format="litert", verbose=False,
-                         input_signature=[tf.TensorSpec([1, *shape], tf.float32)],
-                         optimizations=[tf.lite.Optimize.DEFAULT], representative_dataset=gen,
-                         target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
-                         inference_input_type=io_type, inference_output_type=io_type)
+        try:
+            with native_stderr_to_log("the TFLite converter"):
+                model.export(str(out), format="litert", verbose=False,
+                             input_signature=[tf.TensorSpec([1, *shape], tf.float32)],
+                             optimizations=[tf.lite.Optimize.DEFAULT], representative_dataset=gen,
+                             target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+                             inference_input_type=io_type, inference_output_type=io_type)
+        except Exception as exc:  # ConverterError and whatever the exporter raises
+            raise conversion_error(exc) from exc
         return out.read_bytes()
+
+
+def conversion_error(exc: BaseException) -> TinymlError:
+    """A converter failure as one line: the TensorFlow ops with no int8 builtin when it names them."""
+    text = str(exc)
+    ops = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", text)))
+    if ops:
+        return TinymlError(f"the model uses TensorFlow ops that have no int8 TFLite builtin: {', '.join(ops)}",
+                           hint="replace those layers (microcontroller runtimes run builtin ops only)",
+                           kind=ErrorKind.UNSUPPORTED)
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return TinymlError(f"int8 conversion failed: {first[:300]}",
+                       hint="run with -v to see the converter's log", kind=ErrorKind.UNSUPPORTED)
 
 
 def float_tflite(model: Any) -> bytes:
@@ -161,6 +178,10 @@ def quantize_file(model_path: str | Path, data_path: str | Path, output: str | P
         raise TinymlError(f"validation data {val_path} has no array 'y'",
                           hint="save labels (int) or targets (float) with np.savez(path, x=..., y=...)",
                           kind=ErrorKind.INPUT)
+    for ds, name in ((rep, "representative data"), (val, "validation data")):
+        if ds is not None and np.issubdtype(ds.x.dtype, np.floating) and not np.isfinite(ds.x).all():
+            raise TinymlError(f"{name} {ds.path} contains NaN or infinite values in x",
+                              hint="clean the data: np.isfinite(x).all() must hold", kind=ErrorKind.INPUT)
     model = keras_io.load_model(model_path)
     in_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     full = (1, *in_shape)
