@@ -267,3 +267,33 @@ def test_non_finite_representative_data_fails_before_tensorflow(monkeypatch, tmp
     with pytest.raises(TinymlError) as info:
         quantize_file(files[0], tmp_path / "nan.npz", tmp_path / "m.tflite")
     assert info.value.kind is ErrorKind.INPUT and "NaN" in info.value.message
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("inputs,outputs,kind,words", [
+    ([(None, None, 3)], [(None, 2)], ErrorKind.UNSUPPORTED, "only the batch axis may be unknown"),
+    ([(None, 4), (None, 4)], [(None, 2)], ErrorKind.UNSUPPORTED, "2 inputs and 1 outputs"),
+    (None, None, ErrorKind.INPUT, "no defined inputs"),
+])
+def test_loaded_model_must_have_one_fixed_shape_input(monkeypatch, files, inputs, outputs, kind, words):
+    import types
+
+    from tinyml.model import keras_io, quantize
+
+    class Model:
+        @property
+        def inputs(self):
+            if inputs is None:
+                raise AttributeError("The layer sequential has never been called and thus has no defined input.")
+            return [types.SimpleNamespace(shape=s) for s in inputs]
+
+        @property
+        def outputs(self):
+            return [types.SimpleNamespace(shape=s) for s in outputs or []]
+
+    stub = types.SimpleNamespace(models=types.SimpleNamespace(load_model=lambda path, compile=True: Model()))
+    monkeypatch.setitem(sys.modules, "keras", stub)
+    monkeypatch.setattr(quantize, "import_tf", lambda: None)
+    with pytest.raises(TinymlError) as info:
+        keras_io.load_model(files[0])
+    assert info.value.kind is kind and words in info.value.message

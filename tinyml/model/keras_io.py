@@ -61,9 +61,19 @@ def load_model(path: str | Path) -> Any:
     except Exception as exc:  # keras raises anything from ValueError to OSError on a bad file
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise TinymlError(f"cannot load {p} as a Keras model: {first}", hint=MODEL_HINT, kind=ErrorKind.INPUT) from exc
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise TinymlError(f"{p} has {len(model.inputs)} inputs and {len(model.outputs)} outputs",
+    try:
+        inputs, outputs = list(model.inputs), list(model.outputs)
+    except (AttributeError, ValueError) as exc:  # e.g. a Sequential model that was never built
+        raise TinymlError(f"{p} has no defined inputs", hint="build the model with keras.Input(shape=...) and save it",
+                          kind=ErrorKind.INPUT) from exc
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise TinymlError(f"{p} has {len(inputs)} inputs and {len(outputs)} outputs",
                           hint="tinyml handles models with one input and one output", kind=ErrorKind.UNSUPPORTED)
+    shape = tuple(inputs[0].shape)
+    if any(d is None for d in shape[1:]):
+        raise TinymlError(f"{p} takes inputs of shape {shape}: only the batch axis may be unknown",
+                          hint="a microcontroller model needs a fixed sample shape: keras.Input(shape=(...))",
+                          kind=ErrorKind.UNSUPPORTED)
     return model
 
 
