@@ -26,6 +26,8 @@ def models(tmp_path_factory):
     x, y = g.tensor([1, 4], "float32"), g.tensor([1, 4], "float32")
     g.op("CUSTOM:MyOp", [x], [y])
     paths["custom"].write_bytes(g.build([x], [y]))
+    paths["batch2"] = d / "batch2.tflite"
+    paths["batch2"].write_bytes(fc_model(N_IN, UNITS, batch=2))
     return paths
 
 
@@ -104,6 +106,7 @@ def test_quantize_input_rounds_half_away_from_zero():
     (["run", "{int8}", "--input", "x.npy", "-o", "nodir/y.npy"], ErrorKind.OUTPUT, ["does not exist"]),
     (["run", "{int8}", "--input", "x.npy", "-o", "y.txt"], ErrorKind.USAGE, [".npy"]),
     (["run", "{custom}", "--input", "f.npy"], ErrorKind.UNSUPPORTED, ["cannot run this model"]),
+    (["run", "{batch2}", "--input", "x.npy"], ErrorKind.UNSUPPORTED, ["(2, 16)", "batch of 1"]),
 ])
 def test_errors(run_cli, tmp_path, models, args, kind, words):
     (tmp_path / "notmodel.tflite").write_text("hello")

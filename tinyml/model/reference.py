@@ -65,7 +65,11 @@ def _single_io(model: tflite.Model) -> tuple[tflite.Tensor, tflite.Tensor]:
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise TinymlError(f"{model.label} has {len(model.inputs)} inputs and {len(model.outputs)} outputs",
                           hint="tinyml runs models with one input and one output", kind=ErrorKind.UNSUPPORTED)
-    return model.input_tensors()[0], model.output_tensors()[0]
+    tin, tout = model.input_tensors()[0], model.output_tensors()[0]
+    if not tin.shape or tin.shape[0] != 1:
+        raise TinymlError(f"{model.label} has input shape {tin.shape}: tinyml runs models with a batch of 1",
+                          hint="convert with the batch fixed to 1 (tinyml quantize does)", kind=ErrorKind.UNSUPPORTED)
+    return tin, tout
 
 
 def prepare_input(model: tflite.Model, x: np.ndarray, *, label: str = "the input") -> np.ndarray:
