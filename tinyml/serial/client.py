@@ -120,10 +120,30 @@ class DeviceClient:
         import serial
 
         try:
+            first = bytes(self.port.read(1))  # waits up to the port's timeout (50 ms)
+            if not first:
+                return b""
+            sock = getattr(self.port, "_socket", None)
+            if sock is not None:
+                # socket:// reports in_waiting as 0/1 only: take what the (non-blocking) socket holds
+                try:
+                    rest = sock.recv(1 << 16)
+                except (BlockingIOError, InterruptedError):
+                    rest = b""
+                else:
+                    if not rest:
+                        raise ConnectionLost(self.url, "socket closed by the device side")
+                return first + rest
             waiting = self.port.in_waiting
-            return bytes(self.port.read(max(1, min(waiting, 1 << 16))))
+            return first + (bytes(self.port.read(min(waiting, 1 << 16))) if waiting else b"")
         except (serial.SerialException, OSError) as exc:
             raise ConnectionLost(self.url, str(exc) or type(exc).__name__) from exc
+
+    def _waiting(self) -> int:
+        try:
+            return int(self.port.in_waiting)
+        except Exception:  # noqa: BLE001 - a closed port: the next read reports it
+            return 0
 
     def _ingest(self, data: bytes) -> None:
         out_bytes = self.hello_info.output.nbytes if self.hello_info else None
@@ -186,9 +206,15 @@ class DeviceClient:
             data = self._read_some()
             if data:
                 self._ingest(data)
-                # drain what is already there without waiting
-                while getattr(self.port, "in_waiting", 0):
-                    self._ingest(self._read_some())
+                # drain what is already there without waiting (bounded: a device streaming
+                # back to back would otherwise keep this loop busy forever)
+                budget = 1 << 16
+                while budget > 0 and self._waiting():
+                    chunk = self._read_some()
+                    if not chunk:
+                        break
+                    budget -= len(chunk)
+                    self._ingest(chunk)
             if self._events or time.monotonic() >= deadline:
                 break
         out = list(self._events)
@@ -202,10 +228,15 @@ class DeviceClient:
 
     def _wait(self, match: Callable[[DeviceEvent], bool], what: str, timeout: float | None = None,
               keep: list[DeviceEvent] | None = None) -> DeviceEvent:
+        """The first event that matches; ``timeout`` s of silence is an error. While other frames
+        keep coming (a stream queued ahead of the reply) it waits up to 4x longer."""
         limit = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
+        hard = time.monotonic() + 4 * limit
         while True:
             batch = self.poll(min(0.2, max(0.0, deadline - time.monotonic())))
+            if batch:
+                deadline = min(hard, max(deadline, time.monotonic() + limit / 4))
             for k, ev in enumerate(batch):
                 if match(ev):
                     # what came after the reply stays queued for the next poll

@@ -27,12 +27,20 @@ static struct timespec t_start;
 
 static void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK); }
 
+/* A UART has a FIFO of a few bytes, not megabytes of socket buffer: keep the send buffer small
+ * so a device streaming back to back cannot queue minutes of results ahead of a reply. */
+static void like_a_uart(int fd) {
+    int one = 1, small = 4096;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+}
+
 static void try_accept(void) {
-    int fd, one = 1;
+    int fd;
     if (listen_fd < 0 || in_fd >= 0) return;
     fd = accept(listen_fd, NULL, NULL);
     if (fd < 0) return;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    like_a_uart(fd);
     set_nonblocking(fd);
     in_fd = out_fd = fd;
 }
@@ -70,7 +78,7 @@ void tinyml_port_init(uint32_t baud) {
         if (getenv("TINYML_HOST_WAIT")) {
             int fd = accept(listen_fd, NULL, NULL);
             if (fd >= 0) {
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                like_a_uart(fd);
                 set_nonblocking(fd);
                 in_fd = out_fd = fd;
             }
