@@ -188,3 +188,57 @@ def test_nano33ble_aot_project_compiles_for_cortex_m4f(zoo, tmp_path):
     assert _ini(files)["platform"] == "nordicnrf52"
     _compile_all(files, tmp_path, ["arm-none-eabi-gcc"],
                  ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-Os", "-std=gnu11"])
+
+
+# Declarations with TFLM's own signatures (tensorflow/lite/micro at the API the Chirale library
+# ships): enough to compile the generated glue, so a typo in the template fails here, offline.
+_TFLM_STUB = r"""
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+typedef enum { kTfLiteOk = 0, kTfLiteError = 1 } TfLiteStatus;
+typedef union { int8_t *int8; float *f; char *raw; void *data; } TfLitePtrUnion;
+typedef struct { TfLitePtrUnion data; size_t bytes; } TfLiteTensor;
+namespace tflite {
+struct Model { uint32_t version() const; };
+const Model *GetModel(const void *buf);
+class MicroResourceVariables;
+class MicroProfilerInterface;
+class MicroOpResolver { public: virtual ~MicroOpResolver() {} };
+template <unsigned int tOpCount> class MicroMutableOpResolver : public MicroOpResolver {
+ public:
+%METHODS%
+};
+class MicroInterpreter {
+ public:
+  MicroInterpreter(const Model *model, const MicroOpResolver &op_resolver, uint8_t *tensor_arena,
+                   size_t tensor_arena_size, MicroResourceVariables *resource_variables = nullptr,
+                   MicroProfilerInterface *profiler = nullptr, bool preserve_all_tensors = false);
+  TfLiteStatus AllocateTensors();
+  TfLiteStatus Invoke();
+  TfLiteTensor *input(size_t index);
+  TfLiteTensor *output(size_t index);
+};
+}  // namespace tflite
+"""
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
+@pytest.mark.parametrize("esp32", [False, True], ids=["static-arena", "esp32-heap-arena"])
+def test_tflm_glue_compiles_against_the_tflm_api(zoo, tmp_path, esp32):
+    from tinyml.model.analysis import TFLM_RESOLVER
+    from tinyml.writer import write_tree
+
+    files = _gen(zoo["digits"], "esp32dev" if esp32 else "nano33ble", "tflm")
+    root = write_tree(tmp_path / "proj", files)
+    stub = tmp_path / "stub"
+    methods = "\n".join(f"  TfLiteStatus {m}();" for m in sorted(set(TFLM_RESOLVER.values())))
+    for rel in ("tensorflow/lite/micro/micro_mutable_op_resolver.h", "tensorflow/lite/micro/micro_interpreter.h",
+                "tensorflow/lite/schema/schema_generated.h"):
+        (stub / rel).parent.mkdir(parents=True, exist_ok=True)
+        (stub / rel).write_text(_TFLM_STUB.replace("%METHODS%", methods))
+    (stub / "Chirale_TensorFlowLite.h").write_text("#pragma once\n")
+    r = subprocess.run(["g++", "-std=gnu++17", "-fsyntax-only", "-Wall", "-Wextra", "-Werror",
+                        *(["-DESP32"] if esp32 else []), "-I", str(stub), "-I", str(root / "include"),
+                        str(root / "src" / "model.cpp")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
