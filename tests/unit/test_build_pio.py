@@ -197,3 +197,12 @@ def test_flash_virtual_board_on_a_busy_port(run_cli, tmp_path):
     assert r.returncode == EXIT_CODES[ErrorKind.USAGE] and f"TCP port {port} is already in use" in r.stderr
     r = run_cli("flash", str(proj), "--port", "/dev/ttyUSB0")
     assert r.returncode == EXIT_CODES[ErrorKind.USAGE] and "not a local TCP port" in r.stderr
+
+
+def test_flash_esp32_offline_with_a_port_fails_fast(run_cli, tmp_path):
+    proj = _project(tmp_path / "esp", ESP32_INI, board="esp32dev")
+    t0 = time.monotonic()
+    r = run_cli("flash", str(proj), "--port", "/dev/ttyUSB0",
+                env={"TINYML_CACHE": str(tmp_path / "cache"), "TINYML_OFFLINE": "1"})
+    assert r.returncode == EXIT_CODES[ErrorKind.OFFLINE], r.stderr
+    assert time.monotonic() - t0 < 5.0 and "pio pkg install -d" in r.stderr
