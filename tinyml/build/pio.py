@@ -242,8 +242,8 @@ def run_pio(project: Path, targets: list[str] | None = None, *, upload_port: str
             environment: str | None = None, timeout: float = 1800, what: str = "pio run") -> runner.Result:
     """``pio run`` in ``project`` with the tinyml environment, after the offline check."""
     project = Path(project).resolve()
+    check_installed(project)  # first: the offline failure must come in well under 5 s
     ensure_scons()
-    check_installed(project)
     argv = [*pio_argv(), "run", "-d", str(project)]
     for t in targets or []:
         argv += ["-t", t]
