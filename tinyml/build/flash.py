@@ -106,7 +106,7 @@ def _cached_project(model_path: Path, board: Board, engine: str | None, boards_d
 
 
 def flash(target: str | Path, *, board: str | None = None, port: str | None = None, engine: str | None = None,
-          boards_dir: str | Path | None = None) -> FlashResult:
+          boards_dir: str | Path | None = None, use_esptool: bool = False) -> FlashResult:
     """Build if needed and upload. ``target`` is a project directory or a .tflite model (then
     ``board`` is required and the project is generated into the tinyml cache)."""
     path = Path(target)
@@ -136,6 +136,8 @@ def flash(target: str | Path, *, board: str | None = None, port: str | None = No
         raise TinymlError(f"{path} does not exist", hint="pass a project directory or a .tflite model",
                           kind=ErrorKind.INPUT)
     assert b is not None
+    if use_esptool:
+        return _flash_esptool(project, b, port)
     if b.virtual:
         return _flash_virtual(project, b, port)
     return _flash_device(project, b, port)
@@ -160,6 +162,22 @@ def _flash_virtual(project: Path, board: Board, port: str | None) -> FlashResult
         raise TinymlError(f"PlatformIO's upload finished but no virtual board runs for {project}",
                           hint=f"see the emulator's log in {project / '.tinyml'}", kind=ErrorKind.TOOL)
     return FlashResult(project, board.id, True, state.url, state.pid, state.argv)
+
+
+def _flash_esptool(project: Path, board: Board, port: str | None) -> FlashResult:
+    """Write the prebuilt image in .pio/build/<env> with esptool: no PlatformIO, no registry."""
+    from tinyml.build.esptool import esptool_argv, write_image
+    from tinyml.serial.ports import autodetect
+
+    envs = pio.read_project(project)
+    build_dir = project / ".pio" / "build" / envs[0].name
+    esptool_argv(board, build_dir, port or "PORT")  # board and images checked before the port
+    chosen = port or autodetect(board.id)
+    argv = write_image(board, build_dir, chosen)
+    state = project / ".tinyml"
+    state.mkdir(exist_ok=True)
+    (state / "port").write_text(chosen + "\n", encoding="utf-8")
+    return FlashResult(project, board.id, False, chosen, command=argv)
 
 
 def _tcp_port_free(port: int) -> bool:

@@ -66,6 +66,8 @@ def flash(
     port: str | None = typer.Option(None, "--port", "-p", help="Upload port (default: auto-detect; virtual: a free "
                                     "TCP port)."),
     engine: str | None = typer.Option(None, "--engine", "-e", help="aot or tflm, when flashing a model."),
+    esptool: bool = typer.Option(False, "--esptool", help="ESP32: write the prebuilt image in .pio/build with "
+                                 "esptool (no PlatformIO needed)."),
     boards_dir: Path | None = BOARDS_DIR,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -73,7 +75,7 @@ def flash(
     from tinyml.build.flash import flash as do_flash
     from tinyml.cli.output import print_json
 
-    res = do_flash(target, board=board, port=port, engine=engine, boards_dir=boards_dir)
+    res = do_flash(target, board=board, port=port, engine=engine, boards_dir=boards_dir, use_esptool=esptool)
     if json_out:
         print_json(res.to_dict())
         return
