@@ -206,3 +206,10 @@ def test_flash_esp32_offline_with_a_port_fails_fast(run_cli, tmp_path):
                 env={"TINYML_CACHE": str(tmp_path / "cache"), "TINYML_OFFLINE": "1"})
     assert r.returncode == EXIT_CODES[ErrorKind.OFFLINE], r.stderr
     assert time.monotonic() - t0 < 5.0 and "pio pkg install -d" in r.stderr
+
+
+def test_build_virtual_board_without_the_cross_compiler(run_cli, tmp_path):
+    proj = _project(tmp_path / "q", QEMU_INI, board="qemu-mps2-an386")
+    r = run_cli("build", str(proj), env={"PATH": str(tmp_path / "empty-bin"), "TINYML_CACHE": str(tmp_path / "c")})
+    assert r.returncode == EXIT_CODES[ErrorKind.TOOL], r.stderr
+    assert "arm-none-eabi-gcc" in r.stderr and "apt install gcc-arm-none-eabi" in r.stderr
