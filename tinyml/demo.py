@@ -162,7 +162,7 @@ def step_flash(ctx: DemoContext) -> list[str]:
 
     res = flash(ctx.artifacts["project"])
     ctx.artifacts["flash"] = res
-    what = f"QEMU {res.board} (pid {res.pid})" if res.virtual else res.board
+    what = f"virtual board {res.board} (pid {res.pid})" if res.virtual else res.board
     return [f"{what} running; serial port {res.port}"]
 
 
@@ -229,7 +229,7 @@ STEPS: list[Step] = [
     Step("run", "run on the TFLite Micro host interpreter", step_run),
     Step("generate", "generate the firmware project (aot engine)", step_generate),
     Step("build", "build it with PlatformIO (offline)", step_build),
-    Step("flash", "flash the virtual board (QEMU)", step_flash),
+    Step("flash", "flash the virtual board (QEMU or simavr)", step_flash),
     Step("stream", "stream results from the device, check them against the host", step_stream),
 ]
 
