@@ -242,3 +242,32 @@ def test_tflm_glue_compiles_against_the_tflm_api(zoo, tmp_path, esp32):
                         *(["-DESP32"] if esp32 else []), "-I", str(stub), "-I", str(root / "include"),
                         str(root / "src" / "model.cpp")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
+def test_virtual_project_builds_with_plain_platformio_anywhere(zoo, tmp_path, monkeypatch):
+    """Self-contained: no path into the tinyml tree, and `pio run` (no tinyml in between) builds it
+    after the project was moved."""
+    import os
+    import sys
+
+    from tinyml.build import pio
+    from tinyml.resources import ROOT
+    from tinyml.writer import write_tree
+
+    files = _gen(zoo["digits"], "qemu-lm3s6965evb")
+    for name, content in files.items():
+        text = content if isinstance(content, str) else content.decode("latin-1")
+        assert str(ROOT) not in text, f"{name} refers to the tinyml tree"
+    first = write_tree(tmp_path / "first", files)
+    moved = tmp_path / "elsewhere" / "proj"
+    moved.parent.mkdir()
+    first.rename(moved)
+    monkeypatch.setenv("TINYML_CACHE", str(tmp_path / "cache"))
+    pio.ensure_scons()
+    env = {**os.environ, "PLATFORMIO_CORE_DIR": str(pio.core_dir())}
+    r = subprocess.run([sys.executable, "-m", "platformio", "run", "-d", str(moved)], capture_output=True, text=True,
+                       env=env, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert (moved / ".pio" / "build" / "qemu-lm3s6965evb" / "firmware.elf").is_file()
+    assert "warning:" not in r.stdout + r.stderr
