@@ -77,3 +77,14 @@ def test_zoo_model_graph_macs_and_aot_parity(zoo_dir: Path, name: str) -> None:
     assert got.tobytes() == want.tobytes(), f"aot {got.reshape(3, -1)[:, :8]} tflm {want.reshape(3, -1)[:, :8]}"
     # random weights must still give a live network: outputs differ between inputs
     assert len({bytes(row) for row in want.reshape(3, -1).view(np.uint8)}) > 1
+
+
+@pytest.mark.slow
+def test_cli_writes_the_same_bytes_as_a_process_that_built_other_models_first(zoo_dir: Path, run_cli,
+                                                                                tmp_path: Path) -> None:
+    # zoo_dir's models were converted one after the other in one process (digits_cnn after sine);
+    # `tinyml zoo digits_cnn` converts it alone: layer names, hence bytes, must not differ
+    res = run_cli("zoo", "digits_cnn", "-o", "d.tflite", cwd=tmp_path, env={"TINYML_CACHE": str(tmp_path / "c")})
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "wrote" in res.stdout
+    assert (tmp_path / "d.tflite").read_bytes() == (zoo_dir / "digits_cnn.tflite").read_bytes()
