@@ -136,7 +136,26 @@ class LoggedPort:
         self._port.close()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._port, name)
+        attr = getattr(self._port, name)
+        if name == "_socket" and attr is not None:
+            # the client reads pyserial's socket:// directly (its in_waiting says only 0 or 1)
+            return _LoggedSocket(attr, self.log)
+        return attr
+
+
+class _LoggedSocket:
+    def __init__(self, sock: Any, log: SerialLog):
+        self._sock = sock
+        self._log = log
+
+    def recv(self, n: int, *args: Any) -> bytes:
+        data = bytes(self._sock.recv(n, *args))
+        if data:
+            self._log.record("<", data)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
 
 @dataclass(frozen=True)
@@ -340,8 +359,9 @@ class Dut:
     def infer(self, x: Any) -> Inference:
         return self.infer_many([x])[0]
 
-    def infer_many(self, xs: Sequence[Any], window: int | None = None, retries: int = 3, batch: int = 64,
-                   progress: Callable[[int], None] | None = None) -> list[Inference]:
+    def infer_many(self, xs: Sequence[Any], window: int | None = None, retries: int = 5, batch: int = 64,
+                   progress: Callable[[int], None] | None = None,
+                   retry_after: float | None = None) -> list[Inference]:
         """Every input on the device, in order. The client re-asks what was damaged or lost; a
         batch that still fails (a reply lost at the very end, a request the device read shorter
         than sent) is sent again whole, up to ``retries`` times. A reply is used only when its
@@ -355,7 +375,7 @@ class Dut:
             for attempt in range(retries + 1):
                 self.stats.requests += len(chunk)
                 try:
-                    res = c.infer_many(chunk, window=win, retries=retries)
+                    res = c.infer_many(chunk, window=win, retries=retries, retry_after=retry_after)
                     break
                 except TinymlError as exc:
                     if attempt == retries or "rejected sample" in exc.message and "length" not in exc.message:
@@ -376,23 +396,38 @@ class Dut:
         c = self.client
         c.drain(0.05)
         corrupt0 = c.stats.corrupt
-        c.stream_start(period_us, n)
-        got: dict[int, codec.StreamSample] = {}
         limit = timeout if timeout is not None else self.timeout
+        # The start request is sent here, not through client.stream_start: on a damaged link its
+        # ack may never arrive although the samples do (they prove the start), or the request
+        # itself may be rejected (then it is sent again).
+        payload = codec.stream_payload(period_us, n)
+        req = c.send(codec.STREAM, payload)
+        started, starts = False, 1
+        got: dict[int, codec.StreamSample] = {}
         last = time.monotonic()
         stopped: int | None = None
         while True:
             evs = c.poll(0.2)
             for ev in evs:
                 if ev.kind == "sample":
+                    started = True
                     s: codec.StreamSample = ev.data
                     if s.index < n and s.index not in got:
                         got[s.index] = s
                         if on_sample:
                             on_sample(s)
+                elif ev.kind == "ack" and ev.data.req == req:
+                    if ev.data.ok:
+                        started = True
+                    elif ev.data.name in ("crc", "encoding", "overlong") and starts < 4:
+                        req, starts = c.send(codec.STREAM, payload), starts + 1
+                    else:
+                        raise DutError(f"{self.name} refused the stream: {ev.data.name}: {ev.data.message}")
                 elif ev.kind == "reset":
                     self.log.note("device reset while streaming")
                     raise DutError(f"{self.name} was reset while streaming ({len(got)} of {n} results)")
+            if not started and not evs and time.monotonic() - last > min(limit, 2.0) and starts < 4:
+                req, starts, last = c.send(codec.STREAM, payload), starts + 1, time.monotonic()
             if evs:
                 last = time.monotonic()
             if n - 1 in got or len(got) >= n:

@@ -29,6 +29,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 DIRECTIONS = ("up", "down")
@@ -135,8 +136,10 @@ class FaultProxy:
     ``socket://`` address to give the host. Use as a context manager to stop it."""
 
     def __init__(self, target: tuple[str, int], *, listen: tuple[str, int] = ("127.0.0.1", 0),
-                 up: Faults | None = None, down: Faults | None = None, seed: int = 0):
+                 up: Faults | None = None, down: Faults | None = None, seed: int = 0,
+                 tap: Callable[[str, bytes], None] | None = None):
         self.target = target
+        self.tap = tap  # sees every chunk before the damage: (direction, bytes)
         self.seed = seed
         self.stats = ProxyStats()
         self._faults = {"up": up or Faults(), "down": down or Faults()}
@@ -233,6 +236,8 @@ class FaultProxy:
                 data = src.recv(4096)
                 if not data:
                     break
+                if self.tap is not None:
+                    self.tap(direction, data)
                 with self._lock:
                     damage = _Damage(self._faults[direction], self._rng[direction], stats)
                     pieces = damage.apply(data)
