@@ -277,7 +277,11 @@ def test_aot_fit_uses_the_planner(models):
         assert "lower bound" in r.fit.arena_source
     else:
         assert r.fit.arena_bytes == planned and "aot memory plan" in r.fit.arena_source
-        assert planned >= r.totals.activation_peak_bytes  # no plan beats the live-set lower bound
+        # In-place ops let the aot plan go below the live-set peak, but never below the largest
+        # activation tensor, which must exist whole at some point.
+        m = parse(models["cnn"].read_bytes())
+        largest = max(t.nbytes for t in m.tensors if not t.is_constant)
+        assert largest <= planned
 
 
 def test_several_subgraphs_are_flagged(models):

@@ -131,7 +131,7 @@ class Totals:
     elem_ops: int
     weight_bytes: int  # all constant tensors (flash), each counted once
     activation_bytes: int  # all non-constant tensors, if nothing were reused
-    activation_peak_bytes: int  # largest sum of simultaneously live activations: a lower bound for any arena
+    activation_peak_bytes: int  # largest sum of simultaneously live activations (no in-place reuse)
     model_bytes: int
 
 
@@ -337,7 +337,7 @@ def board_fit(report: InspectReport, board: Any, engine: str, arena_bytes: int |
                                   if engine == "tflm" else "aot memory plan")
     else:
         arena = report.totals.activation_peak_bytes
-        source = "estimate (peak of live activations: a lower bound)"
+        source = "estimate (peak of live activations, lower bound without in-place reuse)"
         notes.append("arena neither measured nor planned: the real one is larger than this lower bound")
     flash_used = model_flash + runtime
     ram_used = arena + board.ram_reserved_bytes
