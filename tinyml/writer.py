@@ -18,6 +18,12 @@ from tinyml.errors import ErrorKind, TinymlError
 Content = str | bytes
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _check_parent(path: Path) -> None:
     parent = path.parent
     if not parent.exists():
@@ -50,6 +56,8 @@ def write_file(path: str | os.PathLike[str], content: Content) -> Path:
     os.close(fd)
     try:
         _put(Path(tmp), content)
+        # mkstemp makes 0600 files; give the file the mode a plain open() would have.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dest)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -91,6 +99,7 @@ def write_tree(dest: str | os.PathLike[str], files: Mapping[str, Content], *, fo
     try:
         for rel, content in files.items():
             _put(tmp / rel, content)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 directories
         if root.exists():
             old = root.with_name(f".{root.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -43,3 +43,17 @@ def test_missing_parent_is_a_clean_error(tmp_path):
 def test_paths_may_not_escape(tmp_path):
     with pytest.raises(ValueError):
         write_tree(tmp_path / "o", {"../evil": "x"})
+
+
+def test_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        f = write_file(tmp_path / "f.txt", "x")
+        d = write_tree(tmp_path / "d", {"a": "1"})
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o644
+    assert stat.S_IMODE(d.stat().st_mode) == 0o755
