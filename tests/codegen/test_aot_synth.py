@@ -255,6 +255,62 @@ def check(gr: Graph, out_q: tuple[float, int]) -> None:
                            f"aot {got[:, bad[0]].tolist()} tflm {want[:, bad[0]].tolist()}")
 
 
+def chain_graph(seed: int) -> tuple[bytes, tuple[int, ...], list[str]]:
+    """A chain of random CONV_2D / DEPTHWISE_CONV_2D / pooling ops, each consuming the previous
+    output, so every input dies at its op: the planner streams outputs over their inputs."""
+    rng = np.random.default_rng(500 + seed)
+    g = GraphBuilder()
+    shape = (1, int(rng.integers(5, 14)), int(rng.integers(3, 10)), int(rng.integers(1, 5)))
+    q = (float(np.exp(rng.uniform(np.log(0.01), np.log(0.1)))), int(rng.integers(-60, 60)))
+    x = cur = g.tensor(shape, scale=q[0], zero_point=q[1])
+    steps = []
+    for _ in range(int(rng.integers(3, 7))):
+        _, h, w, c = shape
+        kind = str(rng.choice(["conv", "depthwise", "avg", "max"]))
+        padding = str(rng.choice(["SAME", "VALID"]))
+        kh, kw = int(rng.integers(1, min(h, 4) + 1)), int(rng.integers(1, min(w, 4) + 1))
+        sh, sw = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+        dh = int(rng.integers(1, 3)) if kind in ("conv", "depthwise") and (kh - 1) * 2 < h else 1
+        oh, ow = output_size(padding, h, kh, sh, dh), output_size(padding, w, kw, sw)
+        act = str(rng.choice(ACTS))
+        if kind in ("avg", "max"):
+            out_shape, out_q = (1, oh, ow, c), q
+            y = g.tensor(out_shape, scale=q[0], zero_point=q[1])
+            g.op("AVERAGE_POOL_2D" if kind == "avg" else "MAX_POOL_2D", [cur], [y], padding=padding, stride_h=sh,
+                 stride_w=sw, filter_height=kh, filter_width=kw, fused_activation_function=act)
+        else:
+            oc = c * int(rng.integers(1, 3)) if kind == "depthwise" else int(rng.integers(1, 9))
+            fshape = (1, kh, kw, oc) if kind == "depthwise" else (oc, kh, kw, c)
+            wd, ws = weights(rng, fshape, oc, bool(rng.random() < 0.5))
+            wt = g.tensor(fshape, data=wd, scale=ws, zero_point=[0] * len(ws), axis=3 if kind == "depthwise" else 0)
+            b = bias(rng, g, oc, q[0], ws, optional=kind == "conv")
+            out_shape = (1, oh, ow, oc)
+            out_q = (float(np.exp(rng.uniform(np.log(0.01), np.log(0.1)))), int(rng.integers(-60, 60)))
+            y = g.tensor(out_shape, scale=out_q[0], zero_point=out_q[1])
+            opts = dict(padding=padding, stride_h=sh, stride_w=sw, dilation_h_factor=dh, dilation_w_factor=1,
+                        fused_activation_function=act)
+            if kind == "depthwise":
+                g.op("DEPTHWISE_CONV_2D", [cur, wt, b], [y], depth_multiplier=oc // c, **opts)
+            else:
+                g.op("CONV_2D", [cur, wt, b], [y], **opts)
+        steps.append(f"{kind} {shape}->{out_shape} k={kh}x{kw} s={sh}x{sw} d={dh} {padding} {act}")
+        cur, shape, q = y, out_shape, out_q
+    return g.build([x], [cur]), tuple(parse(g.build([x], [cur])).input_tensors()[0].shape), steps
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_streamed_chains_match_tflm(seed):
+    from tinyml.codegen.aot import plan
+
+    raw, in_shape, steps = chain_graph(seed)
+    model = parse(raw)
+    mem = plan(model)
+    x = np.random.default_rng(seed).integers(-128, 128, size=(SAMPLES, *in_shape[1:]), dtype=np.int8)
+    want, got = run_reference(raw, x), run_aot(model, x)
+    assert np.array_equal(got, want), (f"{int((got != want).sum())} bytes differ; plan {mem.strategy} "
+                                       f"{mem.arena_bytes} B; chain: " + " | ".join(steps))
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_conv_fc_match_tflm(seed):
     check(*conv_like_graph(seed))

@@ -11,6 +11,9 @@
  *   PROGMEM data cannot be dereferenced directly.
  * - int8 path: no float, no libm, no malloc; int32_t for every accumulator and index product
  *   (int is 16 bits on AVR).
+ * - conv, depthwise conv and pooling may get an output that overlaps their input (the planner's
+ *   row streaming): they must keep writing output rows in order (batch, y, x, channel) and,
+ *   while writing row oy, read only input rows >= oy * stride - pad. Keep that when optimizing.
  */
 #ifndef TINYML_KERNELS_H
 #define TINYML_KERNELS_H

@@ -13,8 +13,8 @@ Adding an op (one module per op under tinyml/codegen/aot/ops/; it is imported au
     from tinyml.codegen.aot.context import OpContext
 
     @register("TANH")                       # options: activation_inputs=(0,) | None (all),
-    def emit(ctx: OpContext) -> str:        #          alias=True (no code, shares storage),
-        x, y = ctx.need_input(0, "input"), ctx.output()   # inplace=True (may overwrite input 0)
+    def emit(ctx: OpContext) -> str:        #   alias=True (no code, shares storage), inplace=True
+        x, y = ctx.need_input(0, "input"), ctx.output()   # (may overwrite input 0), overlap=fn
         ctx.require_dtype(x, "input", "int8")             # -> TinymlError(kind=UNSUPPORTED)
         table = ctx.const_array("lut", "int8_t", values)  # static TINYML_CONST int8_t op7_lut[]
         p = ctx.params("tinyml_tanh_params", {"size": x.size, "lut": table})
@@ -26,7 +26,15 @@ Adding an op (one module per op under tinyml/codegen/aot/ops/; it is imported au
 - Kernel side: add a section to kernels.h (params struct + prototype) and one
   firmware/src/kernels/<op>.c. Params structs are TINYML_CONST (PROGMEM on AVR): load them with
   TINYML_LOAD_PARAMS and read constant arrays only through TINYML_READ_I8/I16/I32/F32.
-- Test it against the TFLM interpreter byte for byte (tests/codegen/test_aot_*.py show how).
+- Test it against the TFLM interpreter byte for byte (tests/codegen/test_aot_*.py show how;
+  tinyml.codegen.aot.synth builds any small graph without TensorFlow).
+
+Memory: one static arena (planner.py). Buffers alive at the same op never share bytes, except
+that a row-streaming op (conv, depthwise, pooling: ``overlap=``) may write its output over the
+rows of its dying input it has finished reading; graph input and output are copied in and out of
+the arena by tinyml_invoke. RESHAPE/SQUEEZE/EXPAND_DIMS are aliases (no copy, no layer).
+Numerics follow TFLM's reference kernels exactly, quirks included (double rounding in
+MultiplyByQuantizedMultiplier; SPACE_TO_BATCH_ND pads int8 with 0, not the zero point).
 """
 
 from __future__ import annotations

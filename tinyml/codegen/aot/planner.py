@@ -33,6 +33,8 @@ STRATEGIES: list[tuple[str, Callable[[Buffer], tuple[int, ...]], str]] = [
     ("longest-lived first-fit", lambda b: (b.first - b.last, -b.size), "first"),
     ("largest-area first-fit", lambda b: (-b.size * (b.last - b.first + 1), b.first), "first"),
     ("largest-first two-sided", lambda b: (-b.size, b.first), "two-sided"),
+    # along chains of row-streaming ops: each output just below its input, a descending staircase
+    ("first-use streaming", lambda b: (b.first, -b.size), "stream"),
 ]
 
 
@@ -169,21 +171,37 @@ def plan(model: Model) -> MemoryPlan:
     buffers = [Buffer(sorted(ts, key=lambda t: (t != r, t)), size[r], first[r], last[r])
                for r, ts in groups.items()]
 
+    # Row-streaming ops may write their output over the rows of input 0 they have finished
+    # reading: output.offset + D <= input.offset (D from the op's spec) instead of disjoint.
+    index_of = {r: i for i, r in enumerate(groups)}
+    overlaps: dict[tuple[int, int], int] = {}  # (output buffer, input buffer) -> D
+    for op, spec in zip(model.operators, specs, strict=True):
+        ins = activation_inputs(op, spec)
+        if spec.overlap is None or not ins or not op.outputs:
+            continue
+        rx, ry = root(ins[0]), root(op.outputs[0])
+        if rx == ry or last[rx] != op.index or first[ry] != op.index or any(
+                root(t) == rx for t in ins[1:]):
+            continue
+        d = spec.overlap(model, op)
+        if d is not None:
+            overlaps[(index_of[ry], index_of[rx])] = max(0, d)
+
     live_peak = max((sum(b.size for b in buffers if b.first <= k <= b.last)
                      for k in range(BEFORE_FIRST_OP, n_ops + 1)), default=0)
     best: tuple[int, str, dict[int, int]] | None = None
     for name, key, fit in STRATEGIES:
-        offsets_by_buf = _place(buffers, key, fit, live_peak)
+        offsets_by_buf = _place(buffers, key, fit, live_peak, overlaps)
         size_needed = max((offsets_by_buf[i] + b.size for i, b in enumerate(buffers)), default=0)
         if best is None or size_needed < best[0]:
             best = (size_needed, name, offsets_by_buf)
-        if size_needed <= live_peak:
-            break  # no layout can do better
+        if size_needed <= live_peak and not overlaps:
+            break  # no layout of disjoint buffers can do better
     assert best is not None or not buffers
     strategy = best[1] if best else STRATEGIES[0][0]
     for i, b in enumerate(buffers):
         b.offset = best[2][i] if best else 0
-    _check(buffers)
+    _check(buffers, overlaps)
 
     arena = _align(max((b.offset + b.size for b in buffers), default=0)) or ALIGN
     offsets = {t: b.offset for b in buffers for t in b.tensors}
@@ -192,44 +210,66 @@ def plan(model: Model) -> MemoryPlan:
                       live_peak, strategy)
 
 
-def _place(buffers: list[Buffer], key: Callable[[Buffer], tuple[int, ...]], fit: str,
-           limit: int) -> dict[int, int]:
+def _forbidden(buffers: list[Buffer], i: int, j: int, off_j: int,
+               overlaps: dict[tuple[int, int], int]) -> tuple[int, int]:
+    """Open interval of offsets buffer i may not take, given buffer j (alive at the same time) at off_j."""
+    bi, bj = buffers[i], buffers[j]
+    if (i, j) in overlaps:  # i is the output streaming over its input j
+        return off_j - overlaps[(i, j)], off_j + bj.size
+    if (j, i) in overlaps:  # i is the input, j the output written over it
+        return off_j - bi.size, off_j + overlaps[(j, i)]
+    return off_j - bi.size, off_j + bj.size
+
+
+def _place(buffers: list[Buffer], key: Callable[[Buffer], tuple[int, ...]], fit: str, limit: int,
+           overlaps: dict[tuple[int, int], int]) -> dict[int, int]:
     """Offsets (by index into ``buffers``) placing them one by one in ``key`` order.
 
-    fit "best": the smallest gap that holds the buffer; "first": the lowest one; "two-sided":
-    like best but, below ``limit``, alternate ends of the gap by first use (ping-pong along chains).
+    Candidates are 0 and the (aligned) upper ends of the intervals the placed buffers forbid.
+    fit "first": the lowest candidate; "best": the one leaving the least room before the next
+    forbidden interval; "two-sided": like best within ``limit``, but buffers first used at odd
+    ops go to the top of their gap (ping-pong along chains); "stream": an output D bytes below
+    its row-streamed input when that is free (offsets may go negative; all are shifted at the end).
     """
     offsets: dict[int, int] = {}
     for i in sorted(range(len(buffers)), key=lambda j: (*key(buffers[j]), j)):
         buf = buffers[i]
-        busy = sorted(((offsets[j], buffers[j]) for j in offsets if buffers[j].overlaps(buf)), key=lambda t: t[0])
-        gaps: list[tuple[int, int | None]] = []
-        cursor = 0
-        for off, other in busy:
-            if off - cursor >= buf.size:
-                gaps.append((cursor, off))
-            cursor = max(cursor, _align(off + other.size))
-        gaps.append((cursor, None))
-        bounded = [(lo, hi) for lo, hi in gaps if hi is not None]
-        if fit == "first":
-            offsets[i] = gaps[0][0]
+        bans = [_forbidden(buffers, i, j, offsets[j], overlaps) for j in offsets if buffers[j].overlaps(buf)]
+        cands = sorted({0, *(_align(hi) for _, hi in bans)})
+        valid = [c for c in cands if all(c <= lo or c >= hi for lo, hi in bans)]
+
+        def room(c: int, cap: int | None = None, bans: list[tuple[int, int]] = bans) -> int | None:
+            """Largest offset >= c the buffer can slide up to without entering a ban (None: unbounded)."""
+            tops = [lo for lo, _ in bans if lo >= c]
+            top = min(tops) if tops else cap
+            return None if top is None else top // ALIGN * ALIGN
+
+        if fit == "stream":
+            below = [(off - overlaps[(i, j)]) // ALIGN * ALIGN for j, off in offsets.items() if (i, j) in overlaps]
+            ok = [c for c in below if all(c <= lo or c >= hi for lo, hi in bans)]
+            offsets[i] = max(ok) if ok else valid[0]
+        elif fit == "first":
+            offsets[i] = valid[0]
         elif fit == "best":
-            offsets[i] = min(bounded, key=lambda g: (g[1] - g[0], g[0]))[0] if bounded else cursor
+            bounded = [(r - c, c) for c in valid if (r := room(c)) is not None]
+            offsets[i] = min(bounded)[1] if bounded else valid[-1]
         else:
-            fitting = [(lo, hi if hi is not None else limit) for lo, hi in gaps]
-            fitting = [(lo, hi) for lo, hi in fitting if hi - lo >= buf.size]
-            if not fitting:
-                offsets[i] = cursor
+            inside = [(r - c, c, r) for c in valid if (r := room(c, limit - buf.size)) is not None and r >= c]
+            if not inside:
+                offsets[i] = valid[-1]
                 continue
-            lo, hi = min(fitting, key=lambda g: (g[1] - g[0], g[0]))
-            top = (hi - buf.size) // ALIGN * ALIGN
-            offsets[i] = lo if buf.first % 2 == 0 or top < lo else top
-    return offsets
+            _, lo, top = min(inside)
+            offsets[i] = lo if buf.first % 2 == 0 else top
+    low = min(offsets.values(), default=0)
+    return {i: off - low for i, off in offsets.items()}  # "stream" may go below 0: shift up
 
 
-def _check(buffers: list[Buffer]) -> None:
-    """Internal invariant: buffers alive at the same time never share a byte."""
+def _check(buffers: list[Buffer], overlaps: dict[tuple[int, int], int]) -> None:
+    """Internal invariant: buffers alive at the same time never share a byte, except an output
+    streaming over its dying input at least D bytes below it."""
     for i, a in enumerate(buffers):
-        for b in buffers[i + 1:]:
-            if a.overlaps(b) and a.offset < b.offset + b.size and b.offset < a.offset + a.size:
-                raise AssertionError(f"aot planner overlap: tensors {a.tensors} and {b.tensors}")
+        for j, b in enumerate(buffers):
+            if i < j and a.overlaps(b):
+                lo, hi = _forbidden(buffers, i, j, b.offset, overlaps)
+                if lo < a.offset < hi:
+                    raise AssertionError(f"aot planner overlap: tensors {a.tensors} and {b.tensors}")

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tinyml.model.tflite import Model, Operator
+
 if TYPE_CHECKING:
     from tinyml.codegen.aot.context import OpContext
 
@@ -30,6 +32,11 @@ class OpSpec:
     # The kernel may write its output over input 0 (same size, element for element): the
     # planner reuses input 0's storage when input 0 dies at this op.
     inplace: bool = False
+    # Row streaming: overlap(model, op) -> D means the output may start D bytes before input 0
+    # (and run over it) when input 0 dies at this op; None: not for this op instance. Only for
+    # kernels that write output rows in order and, while writing a row, read only input rows at or
+    # after the ones the next rows need (conv, depthwise, pooling). See ops/_common.py.
+    overlap: Callable[[Model, Operator], int | None] | None = None
 
 
 _REGISTRY: dict[str, OpSpec] = {}
@@ -37,12 +44,13 @@ _loaded = False
 
 
 def register(*opcodes: str, activation_inputs: tuple[int, ...] | None = (0,), alias: bool = False,
-             inplace: bool = False) -> Callable[[EmitFn], EmitFn]:
+             inplace: bool = False,
+             overlap: Callable[[Model, Operator], int | None] | None = None) -> Callable[[EmitFn], EmitFn]:
     """Decorator: ``@register("CONV_2D")`` on ``def emit(ctx: OpContext) -> str``."""
 
     def deco(fn: EmitFn) -> EmitFn:
         for code in opcodes:
-            _REGISTRY[code] = OpSpec(code, fn, activation_inputs, alias, inplace)
+            _REGISTRY[code] = OpSpec(code, fn, activation_inputs, alias, inplace, overlap)
         return fn
 
     return deco

@@ -6,7 +6,7 @@ from typing import Any
 
 from tinyml.codegen.aot.context import OpContext
 from tinyml.codegen.aot.quant import activation_range, compute_padding, conv_multipliers
-from tinyml.model.tflite import Tensor
+from tinyml.model.tflite import Model, Operator, Tensor
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
@@ -77,3 +77,21 @@ def spatial(ctx: OpContext, x: Tensor, y: Tensor, k_h: int, k_w: int, dilation_h
         "pad_h": compute_padding(sh, dilation_h, in_h, k_h, out_h) if padding == "SAME" else 0,
         "pad_w": compute_padding(sw, dilation_w, in_w, k_w, out_w) if padding == "SAME" else 0,
     }
+
+
+def row_overlap(model: Model, op: Operator, k_h: int, dilation_h: int) -> int | None:
+    """D for the planner's row streaming (registry.OpSpec.overlap) of a 2-D window op, batch 1.
+
+    The kernels write output row oy, in order, while reading input rows from oy*stride - pad on.
+    Row oy's bytes must therefore end before input row max(0, oy*stride - pad) starts:
+    out_start + (oy+1)*out_row <= in_start + max(0, oy*stride - pad)*in_row for every oy, i.e.
+    out_start <= in_start - D with D the largest (oy+1)*out_row - max(0, oy*stride - pad)*in_row.
+    """
+    x, y = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+    if len(x.shape) != 4 or len(y.shape) != 4 or x.shape[0] != 1 or y.shape[0] != 1:
+        return None
+    stride = int(op.options.get("stride_h", 1))
+    in_h, out_h = x.shape[1], y.shape[1]
+    pad = compute_padding(stride, dilation_h, in_h, k_h, out_h) if op.options.get("padding") == "SAME" else 0
+    in_row, out_row = x.shape[2] * x.shape[3] * x.itemsize, y.shape[2] * y.shape[3] * y.itemsize
+    return max((oy + 1) * out_row - max(0, oy * stride - pad) * in_row for oy in range(out_h))

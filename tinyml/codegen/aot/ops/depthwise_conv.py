@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from tinyml.codegen.aot.context import OpContext
-from tinyml.codegen.aot.ops._common import fused_activation, int8_io, spatial, weights_and_bias
+from tinyml.codegen.aot.ops._common import fused_activation, int8_io, row_overlap, spatial, weights_and_bias
 from tinyml.codegen.aot.registry import register
+from tinyml.model.tflite import Model, Operator
 
 
-@register("DEPTHWISE_CONV_2D")
+def _overlap(model: Model, op: Operator) -> int | None:
+    return row_overlap(model, op, model.tensors[op.inputs[1]].shape[1], int(op.options.get("dilation_h_factor", 1)))
+
+
+@register("DEPTHWISE_CONV_2D", overlap=_overlap)
 def emit(ctx: OpContext) -> str:
     x, y = int8_io(ctx)
     w = ctx.need_input(1, "filter")

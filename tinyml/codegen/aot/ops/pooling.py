@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from tinyml.codegen.aot.context import OpContext
-from tinyml.codegen.aot.ops._common import fused_activation, int8_io, spatial
+from tinyml.codegen.aot.ops._common import fused_activation, int8_io, row_overlap, spatial
 from tinyml.codegen.aot.registry import register
+from tinyml.model.tflite import Model, Operator
 
 KERNELS = {"AVERAGE_POOL_2D": "tinyml_avg_pool_s8", "MAX_POOL_2D": "tinyml_max_pool_s8"}
 
 
-@register("AVERAGE_POOL_2D", "MAX_POOL_2D")
+def _overlap(model: Model, op: Operator) -> int | None:
+    return row_overlap(model, op, int(op.options.get("filter_height", 1)), 1)
+
+
+@register("AVERAGE_POOL_2D", "MAX_POOL_2D", overlap=_overlap)
 def emit(ctx: OpContext) -> str:
     x, y = int8_io(ctx)
     k_h, k_w = int(ctx.options.get("filter_height", 1)), int(ctx.options.get("filter_width", 1))
