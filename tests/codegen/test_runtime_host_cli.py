@@ -126,3 +126,103 @@ def test_validate_on_device_against_the_fake_reference(host_exe):
         v2 = validate_on_device(c, x, bad, labels=labels)
         assert v2.metrics.bit_exact == 119 and v2.metrics.max_abs_diff_q == 1
         assert v2.metrics.mae == pytest.approx(0.0625 / (120 * 4))
+
+
+# ----------------------------------------------------------------------------- `tinyml validate`, end to end
+
+def _fc_model() -> bytes:
+    """A TF-free int8 classifier: FULLY_CONNECTED 16 -> 5 (tinyml.codegen.aot.synth)."""
+    from tinyml.codegen.aot.synth import GraphBuilder
+
+    rng = np.random.default_rng(4)
+    g = GraphBuilder()
+    x = g.tensor((1, 16), scale=0.02, zero_point=-5, name="input")
+    w_scales = [0.004, 0.006, 0.005, 0.003, 0.007]
+    wt = g.tensor((5, 16), data=rng.integers(-127, 128, size=(5, 16)).astype(np.int8), scale=w_scales,
+                  zero_point=[0] * 5, axis=0)
+    b = g.tensor((5,), "int32", data=rng.integers(-3000, 3000, 5).astype(np.int32),
+                 scale=[0.02 * s for s in w_scales], zero_point=[0] * 5)
+    y = g.tensor((1, 5), scale=0.05, zero_point=2, name="scores")
+    g.op("FULLY_CONNECTED", [x, wt, b], [y], fused_activation_function="NONE")
+    return g.build(inputs=[x], outputs=[y])
+
+
+@pytest.fixture(scope="module")
+def aot_device(tmp_path_factory):
+    """The FC model through the aot engine, with the runtime and the host port: a real device's
+    firmware, built for the host."""
+    import shutil
+
+    from tinyml.codegen.aot import host as aot_host
+    from tinyml.codegen.aot.generator import generate
+    from tinyml.model import tflite
+
+    d = tmp_path_factory.mktemp("aotdev")
+    raw = _fc_model()
+    (d / "model.tflite").write_bytes(raw)
+    files = generate(tflite.parse(raw))
+    for name, text in files.items():
+        (d / name).write_text(text)
+    (d / "samples.h").write_text("#define TINYML_NUM_SAMPLES 1\n#include <stdint.h>\n"
+                                 "static const uint8_t tinyml_samples[1][16] = {{0}};\n")
+    exe = d / "device"
+    cc = shutil.which("gcc")
+    assert cc
+    subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{d}",
+                    f"-I{hostdev.FW / 'include'}", *[str(d / n) for n in files if n.endswith(".c")],
+                    *map(str, aot_host.kernel_sources()), str(hostdev.FW / "src" / "runtime.c"),
+                    str(hostdev.FW / "src" / "protocol.c"), str(hostdev.FW / "ports" / "host" / "port.c"),
+                    str(hostdev.FW / "ports" / "host" / "main.c"), "-DTINYML_BOARD=\"host\"", "-o", str(exe)],
+                   check=True, capture_output=True, text=True)
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-2.5, 2.5, size=(150, 16)).astype(np.float32)
+    y = rng.integers(0, 5, 150)
+    np.savez(d / "val.npz", x=x, y=y)
+    with hostdev.HostDevice(exe) as dev:
+        yield {"dir": d, "url": dev.url, "model": d / "model.tflite", "data": d / "val.npz"}
+
+
+def test_cli_validate_end_to_end_on_the_host_device(aot_device, run_cli, tmp_path):
+    d = aot_device
+    rep = tmp_path / "r.html"
+    r = run_cli("validate", "--model", str(d["model"]), "--port", d["url"], "--data", str(d["data"]),
+                "--json", "-", "--report", str(rep), "--require-exact", timeout=300)
+    assert r.returncode == 0, r.stderr
+    v = json.loads(r.stdout)
+    m = v["metrics"]
+    assert m["samples"] == 150 and m["bit_exact"] == 150 and m["task"] == "classification"
+    assert m["accuracy_device"] == m["accuracy_reference"]
+    assert len(v["latency_us"]) == 150 and v["device"]["board"] == "host"
+    page = rep.read_text()
+    assert page.count("<svg") == 3 and "no memory figures" in page  # no project: no board to compare with
+
+
+def test_cli_validate_with_a_project_dir_and_the_table(aot_device, run_cli, tmp_path):
+    proj = tmp_path / "proj"
+    (proj / ".tinyml").mkdir(parents=True)
+    (proj / "model.tflite").write_bytes(aot_device["model"].read_bytes())
+    (proj / ".tinyml" / "port").write_text(aot_device["url"] + "\n")
+    r = run_cli("validate", str(proj), "--data", str(aot_device["data"]), "--limit", "20", timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "20/20 (100.00 %)" in r.stdout and "accuracy (device)" in r.stdout
+
+
+@pytest.mark.parametrize("case", ["no-project", "missing-dir", "no-model", "missing-data", "bad-port",
+                                  "other-model", "wrong-shape"])
+def test_cli_validate_errors(aot_device, run_cli, tmp_path, case):
+    d = aot_device
+    args = {"no-project": ["--data", str(d["data"]), "--port", d["url"]],
+            "missing-dir": [str(tmp_path / "nope"), "--data", str(d["data"])],
+            "no-model": [str(tmp_path), "--data", str(d["data"])],
+            "missing-data": ["--model", str(d["model"]), "--data", str(tmp_path / "nope.npz")],
+            "bad-port": ["--model", str(d["model"]), "--data", str(d["data"]), "--port", "/dev/tinyml-nope"],
+            "other-model": ["--model", str(tmp_path / "other.tflite"), "--data", str(d["data"]), "--port", d["url"]],
+            "wrong-shape": ["--model", str(d["model"]), "--data", str(tmp_path / "bad.npz"), "--port", d["url"]],
+            }[case]
+    (tmp_path / "other.tflite").write_bytes(_fc_model().replace(b"tinyml synth", b"tinyml other"))
+    np.savez(tmp_path / "bad.npz", x=np.zeros((3, 7), np.float32))
+    want = {"no-project": 2, "missing-dir": 3, "no-model": 3, "missing-data": 3, "bad-port": 8,
+            "other-model": 9, "wrong-shape": 3}[case]
+    r = run_cli("validate", *args, timeout=300)
+    assert r.returncode == want, (r.returncode, r.stderr)
+    assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr
