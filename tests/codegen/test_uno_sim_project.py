@@ -84,6 +84,8 @@ def test_uno_sim_project_builds_offline_without_warnings(files, tmp_path, monkey
     flash = re.search(r"Flash:.*used (\d+) bytes from 32256 bytes", out)
     assert ram and flash, out[-2000:]
     elf = project / ".pio" / "build" / "uno-sim" / "firmware.elf"
+    hexfile = project / ".pio" / "build" / "uno-sim" / "firmware.hex"  # the same image, for avrdude
+    assert hexfile.read_text().startswith(":10000000") and hexfile.read_text().rstrip().endswith(":00000001FF")
     size = subprocess.run(["avr-size", "-A", "-d", str(elf)], capture_output=True, text=True, check=True).stdout
     sec = {k: int(v) for k, v in re.findall(r"^\.(text|data|bss)\s+(\d+)", size, re.M)}
     assert int(ram.group(1)) == sec["data"] + sec["bss"] and int(flash.group(1)) == sec["text"] + sec["data"]

@@ -35,6 +35,10 @@ def fake_bridge(tmp_path):
     link.parent.mkdir()
     link.symlink_to(shutil.which("sleep") or "/bin/sleep")
     proc = subprocess.Popen([str(link), "60"])
+    cmdline = Path(f"/proc/{proc.pid}/cmdline")
+    deadline = time.monotonic() + 5
+    while b"simavr-uart-bridge" not in cmdline.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)  # right after Popen the child's cmdline can still read empty
     yield proc
     if proc.poll() is None:
         proc.kill()
@@ -103,3 +107,14 @@ def test_uno_sim_board():
     real = get_board("uno")
     assert (b.flash_bytes, b.ram_bytes, b.engines, b.cpu_hz) == (real.flash_bytes, real.ram_bytes, real.engines,
                                                                  real.cpu_hz)
+
+
+@pytest.mark.skipif(shutil.which("avr-gcc") is None, reason="needs avr-gcc")
+def test_a_missing_arduino_core_is_named_before_any_build(monkeypatch, tmp_path):
+    monkeypatch.setenv("TINYML_ARDUINO_AVR", str(tmp_path / "no-core"))
+    with pytest.raises(TinymlError) as exc:
+        qemu.require_cross_compiler(get_board("uno-sim"))
+    assert exc.value.kind == ErrorKind.TOOL and "no-core" in str(exc.value)
+    assert "arduino-core-avr" in (exc.value.hint or "")
+    # the real `uno` builds with the registry's atmelavr platform: no system core needed
+    assert qemu.require_cross_compiler(get_board("uno")).endswith("avr-gcc")

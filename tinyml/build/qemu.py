@@ -32,6 +32,7 @@ ARM_GCC_HINT = "install the Arm cross compiler: sudo apt install gcc-arm-none-ea
 AVR_GCC = "avr-gcc"
 AVR_GCC_HINT = "install the AVR cross compiler: sudo apt install gcc-avr avr-libc arduino-core-avr"
 SIMAVR_PLATFORM = "tinyml-simavr"
+ARDUINO_AVR_DIR = "/usr/share/arduino/hardware/arduino/avr"  # Debian's arduino-core-avr
 SIMAVR_HINT = "install simavr's library and the host compiler: sudo apt install libsimavr-dev libelf-dev gcc"
 BRIDGE = "simavr-uart-bridge"  # the process name of the virtual Uno (firmware/platforms/tinyml-simavr/bridge)
 # state file in DIR/.tinyml -> what the emulator's command line contains
@@ -73,7 +74,14 @@ def require_emulator(board: Board) -> str:
 
 def require_cross_compiler(board: Board) -> str:
     if board.arch == "avr":
-        return require_tool(AVR_GCC, AVR_GCC_HINT)
+        gcc = require_tool(AVR_GCC, AVR_GCC_HINT)
+        if board.pio_platform == SIMAVR_PLATFORM:
+            core = Path(os.environ.get("TINYML_ARDUINO_AVR") or ARDUINO_AVR_DIR)
+            if not (core / "cores" / "arduino" / "Arduino.h").is_file():
+                raise TinymlError(f"the Arduino AVR core is not in {core}", hint="sudo apt install arduino-core-avr "
+                                  "(or set TINYML_ARDUINO_AVR to a copy of hardware/arduino/avr)",
+                                  kind=ErrorKind.TOOL)
+        return gcc
     return require_arm_gcc()
 
 

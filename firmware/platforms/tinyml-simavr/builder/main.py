@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from SCons.Script import AlwaysBuild, Default, DefaultEnvironment
+from SCons.Script import AlwaysBuild, Builder, Default, DefaultEnvironment
 
 env = DefaultEnvironment()
 board = env.BoardConfig()
@@ -68,6 +68,11 @@ for tool in ("avr-gcc", "avr-g++", "avr-gcc-ar"):
         env.Exit(1)
 
 target_elf = env.BuildProgram()
+# The same image for a real Uno (same core, same flags): avrdude -p m328p -c arduino -P PORT -b 115200
+# -U flash:w:firmware.hex. TINYML_SIMAVR only adds a 2-byte counter that nothing reads there.
+env.Append(BUILDERS=dict(ElfToHex=Builder(
+    action=env.VerboseAction("$OBJCOPY -O ihex -R .eeprom $SOURCES $TARGET", "Building $TARGET"), suffix=".hex")))
+target_hex = env.ElfToHex(os.path.join("$BUILD_DIR", "${PROGNAME}"), target_elf)
 target_size = env.AddPlatformTarget(
     "size", target_elf, env.VerboseAction("$SIZEPRINTCMD", "Calculating size $SOURCE"),
     "Program Size", "Calculate program size")
@@ -197,5 +202,5 @@ def start_simavr(target, source, env):
 env.AddPlatformTarget("upload", target_elf, env.VerboseAction(start_simavr, "Starting the virtual Uno (simavr)"),
                       "Upload")
 
-Default([target_elf, target_size])
+Default([target_elf, target_hex, target_size])
 AlwaysBuild(target_size)
