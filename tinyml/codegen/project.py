@@ -121,6 +121,7 @@ def check_fit(model: Model, board: Board, engine: str, arena_bytes: int) -> dict
         # The planner's arena is exact for aot: use it rather than the estimate.
         fit.arena_bytes = arena_bytes
         fit.arena_source = "exact (aot memory planner)"
+        fit.notes = [n for n in fit.notes if "arena" not in n]
         fit.ram_used_bytes = arena_bytes + board.ram_reserved_bytes
         fit.ram_margin_bytes = board.ram_bytes - fit.ram_used_bytes
         fit.ram_margin_pct = round(100.0 * fit.ram_margin_bytes / board.ram_bytes, 1)
