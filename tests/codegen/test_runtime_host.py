@@ -422,3 +422,22 @@ def test_a_damaged_link_never_yields_a_wrong_result(device, direction, kind, bin
                 assert c.stats.device_errors > 0
     finally:
         proxy.close()
+
+
+def test_a_sensor_hook_feeds_the_stream(tmp_path):
+    """User code overrides the weak tinyml_user_sample(): the stream runs on its data, not samples.h."""
+    hook = tmp_path / "sensor.c"
+    hook.write_text('#include <stdint.h>\n#include "tinyml/runtime.h"\n'
+                    "int tinyml_user_sample(uint32_t index, void *input) {\n"
+                    "    int8_t *x = (int8_t *)input;\n"
+                    "    for (int i = 0; i < 16; i++) x[i] = (int8_t)(index * 7 + i * 3);\n"
+                    "    return 1;\n}\n")
+    exe = hostdev.build(tmp_path, extra=[str(hook)])
+    with hostdev.HostDevice(exe) as dev, DeviceClient.open(dev.url, timeout=3) as c:
+        c.hello()
+        c.stream_start(period_us=0, count=5)
+        got = [e.data for e in c.events(0.5) if e.kind == "sample"]
+    assert [s.index for s in got] == list(range(5))
+    for s in got:
+        x = ((s.index * 7 + np.arange(16) * 3) & 0xFF).astype(np.uint8).astype(np.int8)
+        assert s.output == hostdev.fake_reference(x).tobytes()
