@@ -79,6 +79,7 @@ static struct {
     uint32_t echo_left;
     uint16_t echo_req;
     uint8_t echo_sink;
+    uint32_t echo_last;
     uint8_t init_ok;
 } rt;
 
@@ -253,6 +254,7 @@ static void dispatch_frame(void) {
         ack(req, TP_OK, rt.echo_sink ? TP_STR("sink") : TP_STR("echo"));
         ack_end();
         rt.echo_left = ctl_u32(0);
+        rt.echo_last = tinyml_port_micros();
         return;
     default:
         ack(req, TP_E_TYPE, TP_STR("unknown frame type"));
@@ -698,6 +700,7 @@ void tinyml_runtime_poll(void) {
     int c;
     while ((c = tinyml_port_read()) >= 0) {
         if (rt.echo_left) {
+            rt.echo_last = tinyml_port_micros();
             if (!rt.echo_sink) tp_putc((char)c);
             if (--rt.echo_left == 0) {
                 if (rt.echo_sink) {
@@ -711,5 +714,12 @@ void tinyml_runtime_poll(void) {
         rx_byte((uint8_t)c);
     }
     tp_flush();
+    if (rt.echo_left && tinyml_port_micros() - rt.echo_last > 1000000u) {
+        /* the host went away mid-test: do not swallow its next frames as test bytes */
+        ack(rt.echo_req, TP_E_ARG, TP_STR("echo/sink abandoned after 1 s without bytes; left: "));
+        tp_frame_dec((int32_t)rt.echo_left);
+        ack_end();
+        rt.echo_left = 0;
+    }
     stream_step();
 }

@@ -441,3 +441,13 @@ def test_a_sensor_hook_feeds_the_stream(tmp_path):
     for s in got:
         x = ((s.index * 7 + np.arange(16) * 3) & 0xFF).astype(np.uint8).astype(np.int8)
         assert s.output == hostdev.fake_reference(x).tobytes()
+
+
+def test_an_abandoned_echo_test_gives_the_line_back(client):
+    seq = client.send("E", (1000).to_bytes(4, "little"))
+    client._expect_ack(seq, "echo")
+    client.write(b"x" * 10)  # then the host "goes away" for more than a second
+    time.sleep(1.3)
+    acks = [e.data for e in client.drain(0.5) if e.kind == "ack"]
+    assert acks and acks[-1].req == seq and acks[-1].name == "argument" and acks[-1].message.endswith(": 990")
+    assert client.hello().model == "fake"
