@@ -169,6 +169,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 # ---------------------------------------------------------------------- the session's boards
 
+@contextlib.contextmanager
+def _flash_lock() -> Iterator[None]:
+    """One flash at a time per tinyml cache: xdist workers share PlatformIO's core dir, whose
+    package installs are not safe to run concurrently (seen: UnknownPlatform mid-install)."""
+    import fcntl
+
+    from tinyml.build import pio
+
+    path = pio.cache_dir() / "hil-flash.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 class _Rig:
     """Flashes and connects the targets on first use; stops what it started at the end."""
 
@@ -254,14 +272,16 @@ class _Rig:
                                   hint="or --tinyml-no-flash with --tinyml-port to test what the board runs",
                                   kind=ErrorKind.USAGE)
             virtual = self._virtual(t.board or _project_board(str(project)))
-            res = flashing.flash(project, board=t.board, port=None if virtual else t.port)
+            with _flash_lock():
+                res = flashing.flash(project, board=t.board, port=None if virtual else t.port)
             url = res.port
             if virtual:
                 self.started.append(project)
                 proj = project
 
                 def restart() -> str:
-                    return flashing.flash(proj, board=t.board).port
+                    with _flash_lock():
+                        return flashing.flash(proj, board=t.board).port
         baud = self.config.getoption("tinyml_baud") or self._board_baud(t.board)
         timeout = float(self.config.getoption("tinyml_timeout"))
         dut = Dut(url, project=project, board=t.board, baud=baud, timeout=timeout, name=t.name, restart=restart)

@@ -485,10 +485,13 @@ class Dut:
         deadline = time.monotonic() + timeout
         c = self.client
         while True:
-            for ev in c.poll(min(0.2, max(0.0, deadline - time.monotonic()))):
+            batch = c.poll(min(0.2, max(0.0, deadline - time.monotonic())))
+            for k, ev in enumerate(batch):
                 if ev.kind == "text":
                     m = rx.search(ev.data)
                     if m:
+                        # what came after the match is for the next expect / poll
+                        c._events.extendleft(reversed(batch[k + 1:]))
                         return m
                     seen.append(ev.data)
             if time.monotonic() >= deadline:
