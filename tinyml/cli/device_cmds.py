@@ -88,14 +88,24 @@ def validate(
 ) -> None:
     """Run a data set on the device; compare with the TFLM host interpreter and the labels."""
     import json
+    import sys
 
     from tinyml.cli.output import print_json, print_table
     from tinyml.errors import ErrorKind, TinymlError
     from tinyml.serial.validate import summary_rows, validate_project
     from tinyml.writer import write_file
 
-    v = validate_project(project, data, port, model_path=model, baud=baud, timeout=timeout, window=window,
-                         limit=limit)
+    if sys.stderr.isatty():
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task("validating on the device", total=None)
+            v = validate_project(project, data, port, model_path=model, baud=baud, timeout=timeout,
+                                 window=window, limit=limit,
+                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+    else:
+        v = validate_project(project, data, port, model_path=model, baud=baud, timeout=timeout, window=window,
+                             limit=limit)
     if json_path is not None and str(json_path) == "-":
         print_json(v.to_dict())
     else:
