@@ -1,6 +1,22 @@
 /* CONV_2D, int8 activations and weights, per-channel or per-tensor requantization.
- * Same arithmetic as TFLM's reference_integer_ops::ConvPerChannel (grouped convolution too). */
+ * Same arithmetic as TFLM's reference_integer_ops::ConvPerChannel (grouped convolution too).
+ * Writes output rows in order and reads only input rows >= oy * stride - pad while writing row
+ * oy: the planner may stream the output over the input (see kernels.h). */
 #include "tinyml/kernels.h"
+
+/* First and one-past-last kernel tap whose input coordinate origin + tap * dilation is inside [0, size). */
+static void tap_range(int32_t origin, int32_t dilation, int32_t taps, int32_t size, int32_t *lo, int32_t *hi)
+{
+    int32_t a = 0, b = taps;
+    while (a < b && origin + a * dilation < 0) {
+        ++a;
+    }
+    while (b > a && origin + (b - 1) * dilation >= size) {
+        --b;
+    }
+    *lo = a;
+    *hi = b;
+}
 
 void tinyml_conv_s8(const tinyml_conv_params *params, const int8_t *input, int8_t *output)
 {
@@ -14,28 +30,24 @@ void tinyml_conv_s8(const tinyml_conv_params *params, const int8_t *input, int8_
         const int8_t *in_b = input + b * p.in_h * p.in_w * p.in_c;
         for (oy = 0; oy < p.out_h; ++oy) {
             const int32_t iy0 = oy * p.stride_h - p.pad_h;
+            int32_t ky_lo, ky_hi;
+            tap_range(iy0, p.dilation_h, p.k_h, p.in_h, &ky_lo, &ky_hi);
             for (ox = 0; ox < p.out_w; ++ox) {
                 const int32_t ix0 = ox * p.stride_w - p.pad_w;
+                int32_t kx_lo, kx_hi;
+                tap_range(ix0, p.dilation_w, p.k_w, p.in_w, &kx_lo, &kx_hi);
                 for (oc = 0; oc < p.out_c; ++oc) {
                     const int8_t *f_oc = p.filter + oc * p.k_h * p.k_w * p.k_c;
-                    const int32_t in_c0 = (oc / out_per_group) * p.k_c;
+                    const int8_t *in_px = in_b + (oc / out_per_group) * p.k_c;
                     const int32_t q = p.per_channel ? oc : 0;
                     int32_t acc = 0;
                     int32_t ky, kx, ic;
-                    for (ky = 0; ky < p.k_h; ++ky) {
-                        const int32_t iy = iy0 + p.dilation_h * ky;
-                        if (iy < 0 || iy >= p.in_h) {
-                            continue;
-                        }
-                        for (kx = 0; kx < p.k_w; ++kx) {
-                            const int32_t ix = ix0 + p.dilation_w * kx;
-                            const int8_t *ip;
-                            const int8_t *fp;
-                            if (ix < 0 || ix >= p.in_w) {
-                                continue;
-                            }
-                            ip = in_b + (iy * p.in_w + ix) * p.in_c + in_c0;
-                            fp = f_oc + (ky * p.k_w + kx) * p.k_c;
+                    for (ky = ky_lo; ky < ky_hi; ++ky) {
+                        const int8_t *in_row = in_px + (iy0 + p.dilation_h * ky) * p.in_w * p.in_c;
+                        const int8_t *f_row = f_oc + ky * p.k_w * p.k_c;
+                        for (kx = kx_lo; kx < kx_hi; ++kx) {
+                            const int8_t *ip = in_row + (ix0 + p.dilation_w * kx) * p.in_c;
+                            const int8_t *fp = f_row + kx * p.k_c;
                             for (ic = 0; ic < p.k_c; ++ic) {
                                 acc += (int32_t)TINYML_READ_I8(fp + ic) * ((int32_t)ip[ic] + p.in_offset);
                             }
