@@ -255,3 +255,78 @@ def test_bad_options_are_usage_errors(env, tmp_path):
     assert r.returncode == 1 and "does not exist" in r.stdout and "Traceback" not in r.stdout
     r = _pytest(env, tmp_path, "--tinyml-board", "no-such-board", "--tinyml-project", str(tmp_path / "test_x.py"))
     assert r.returncode == 1 and "neither a project directory nor a .tflite" in r.stdout
+
+
+# ----------------------------------------------------------------------------- a remote rig over RFC 2217
+
+class _Writer:
+    """PortManager writes its telnet replies with .write()."""
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def write(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+
+def _rfc2217_server(board_url: str):
+    """Serves the board's UART over RFC 2217 with pyserial's own PortManager, as a rig host
+    running ser2net would. (esptool's esp_rfc2217_server needs a real tty: on a pseudo terminal
+    its modem-line ioctls fail with ENOTTY.) Returns (rfc2217 url, stop)."""
+    import socket
+    import threading
+
+    import serial
+    from serial import rfc2217
+
+    dev = serial.serial_for_url(board_url, timeout=0.01)
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except (TimeoutError, OSError):
+                continue
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.settimeout(0.01)
+            pm = rfc2217.PortManager(dev, _Writer(conn))
+            while not stop.is_set():
+                data = dev.read(4096)  # what arrives within the 10 ms timeout
+                try:
+                    if data:
+                        conn.sendall(b"".join(pm.escape(data)))
+                    try:
+                        got = conn.recv(4096)
+                    except TimeoutError:
+                        continue
+                    if not got:
+                        break
+                    dev.write(b"".join(pm.filter(got)))
+                except OSError:
+                    break
+            conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+
+    def close() -> None:
+        stop.set()
+        t.join(3)
+        srv.close()
+        dev.close()
+
+    return f"rfc2217://127.0.0.1:{srv.getsockname()[1]}", close
+
+
+def test_board_served_over_rfc2217(boards, env, tmp_path):
+    proj, url = boards["running"]["qemu-lm3s6965evb"]
+    remote, close = _rfc2217_server(url)
+    try:
+        (tmp_path / "test_api.py").write_text(textwrap.dedent(DUT_API.format(board="qemu-lm3s6965evb")))
+        r = _pytest(env, tmp_path, "--tinyml-no-flash", "--tinyml-port", remote, "--tinyml-project", str(proj))
+        assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout[-3000:]
+    finally:
+        close()

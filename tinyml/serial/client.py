@@ -123,7 +123,9 @@ class DeviceClient:
             first = bytes(self.port.read(1))  # waits up to the port's timeout (50 ms)
             if not first:
                 return b""
-            sock = getattr(self.port, "_socket", None)
+            # only pyserial's socket:// handler: an rfc2217:// port has a _socket too, but its reader
+            # thread owns it (reading it here would steal telnet data and block forever)
+            sock = getattr(self.port, "_socket", None) if self.url.startswith("socket://") else None
             if sock is not None:
                 # socket:// reports in_waiting as 0/1 only: take what the (non-blocking) socket holds
                 try:

@@ -26,7 +26,9 @@ def open_port(url: str, baud: int = DEFAULT_BAUD, timeout: float = 0.05) -> Any:
 
     log.info("opening %s at %d baud", url, baud)
     try:
-        return serial.serial_for_url(url, baudrate=baud, timeout=timeout, write_timeout=10)
+        # pyserial's RFC 2217 client refuses any write timeout (NotImplementedError at open)
+        extra = {} if url.startswith("rfc2217://") else {"write_timeout": 10}
+        return serial.serial_for_url(url, baudrate=baud, timeout=timeout, **extra)
     except (serial.SerialException, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if url.startswith(("socket://", "rfc2217://")):
