@@ -1,12 +1,18 @@
 /* DEPTHWISE_CONV_2D, int8, any depth multiplier. Same arithmetic as TFLM's
  * reference_integer_ops::DepthwiseConvPerChannel. */
 #include "tinyml/kernels.h"
+#include "tinyml/kernels_fast.h"
 
 void tinyml_depthwise_conv_s8(const tinyml_depthwise_conv_params *params, const int8_t *input, int8_t *output)
 {
     tinyml_depthwise_conv_params p;
     int32_t b, oy, ox, oc;
     TINYML_LOAD_PARAMS(p, params);
+#ifdef TINYML_FAST
+    if (tinyml_depthwise_conv_fast(&p, input, output)) {
+        return; /* depthwise_conv_fast.c */
+    }
+#endif
 
     for (b = 0; b < p.batches; ++b) {
         const int8_t *in_b = input + b * p.in_h * p.in_w * p.in_c;
