@@ -109,6 +109,11 @@ def test_example_suite_skips_without_a_board(env):
 
 DUT_API = """
     import numpy as np
+    import pytest
+
+    @pytest.mark.tinyml_boards(2)
+    def test_needs_two_boards(duts):
+        assert len(duts) >= 2
 
     def test_api(dut):
         b = dut.banner
@@ -129,7 +134,8 @@ def test_no_flash_dut_api_on_a_running_board(boards, env, tmp_path):
     proj, url = boards["running"]["qemu-mps2-an386"]
     (tmp_path / "test_api.py").write_text(textwrap.dedent(DUT_API.format(board="qemu-mps2-an386")))
     r = _pytest(env, tmp_path, "--tinyml-no-flash", "--tinyml-port", url, "--tinyml-project", str(proj))
-    assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout[-3000:]
+    assert r.returncode == 0 and "1 passed, 1 skipped" in r.stdout, r.stdout[-3000:]
+    assert "needs 2 tinyml boards, 1 given" in r.stdout
 
 
 SEVERAL = """
@@ -327,6 +333,6 @@ def test_board_served_over_rfc2217(boards, env, tmp_path):
     try:
         (tmp_path / "test_api.py").write_text(textwrap.dedent(DUT_API.format(board="qemu-lm3s6965evb")))
         r = _pytest(env, tmp_path, "--tinyml-no-flash", "--tinyml-port", remote, "--tinyml-project", str(proj))
-        assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout[-3000:]
+        assert r.returncode == 0 and "1 passed, 1 skipped" in r.stdout, r.stdout[-3000:]
     finally:
         close()
