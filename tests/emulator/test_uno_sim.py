@@ -152,20 +152,48 @@ def test_without_the_credit_the_burst_overflows_like_a_real_uno(uno):
     """The same burst on a second bridge started with --no-credit (plain UART flow control): the
     sketch's ring buffer drops bytes, the runtime reports broken frames. This is what the credit
     prevents, and why hosts talking to a real Uno keep at most 63 bytes in flight."""
-    state = json.loads((uno["project"] / ".tinyml" / "simavr.json").read_text())
-    proc = subprocess.Popen([state["argv"][0], state["elf"], "--port", "0", "--no-credit"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc, url = _second_bridge(uno, "--no-credit")
     try:
-        assert proc.stdout is not None
-        line = ""
-        while not line.startswith("listening on"):
-            line = proc.stdout.readline()
-            assert line, "the bridge exited before listening"
-        answered, other = _hello_burst("socket://" + line.split()[-1])
+        answered, other = _hello_burst(url)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
     assert len(answered) < 40 and "ack" in other
+
+
+def _second_bridge(uno, *flags: str) -> tuple[subprocess.Popen[str], str]:
+    """Another bridge on the same firmware, on a free port (the flashed one keeps running)."""
+    state = json.loads((uno["project"] / ".tinyml" / "simavr.json").read_text())
+    proc = subprocess.Popen([state["argv"][0], state["elf"], "--port", "0", *flags], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    line = ""
+    while not line.startswith("listening on"):
+        line = proc.stdout.readline()
+        assert line, "the bridge exited before listening"
+    return proc, "socket://" + line.split()[-1]
+
+
+def test_realtime_never_runs_ahead_of_the_clock(uno):
+    """--realtime: a busy AVR (MLPerf `infer 200 0`: ~1 s of back-to-back inferences, no sleep) takes
+    at least its simulated time on the wall clock. Free-running, an idle host runs it several times
+    faster (a loaded one about as fast as real time)."""
+    proc, url = _second_bridge(uno, "--realtime")
+    try:
+        with _client(url) as dev:
+            dev.hello()
+            dev.mlperf("db load 1")
+            dev.mlperf("db 80")
+            t0 = time.monotonic()
+            lines = dev.mlperf("infer 200 0")
+            wall = time.monotonic() - t0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    laps = [int(m.group(1)) for m in (re.match(r"m-lap-us-(\d+)", ln) for ln in lines) if m]
+    sim = (laps[1] - laps[0]) / 1e6
+    assert 0.5 < sim < 2.0  # 200 sine inferences of ~5 ms
+    assert wall >= sim - 0.01, (sim, wall)
 
 
 def test_mlperf_commands_on_the_uno(uno, zoo):
