@@ -8,7 +8,8 @@
  * without the Thumb bit) the running count is appended to a log. Differences of consecutive log
  * entries are the exact number of instructions executed between two marker entries, as long as
  * no block is left half way (an exception): the bench firmware runs with interrupts off.
- * At exit the log is written to `out=PATH`, one decimal count per line.
+ * At exit the log is written to `out=PATH`, one decimal count per line. With `hist=PATH` it also
+ * writes, per translated block, "address instructions executions" (a hot-spot profile).
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -49,6 +50,14 @@ static uint64_t *log_buf;
 static size_t log_len, log_cap;
 static char out_path[1024];
 
+/* hist=PATH: per translated block, its address, size and executions (hot-spot profile). */
+struct tb_stat {
+    uint64_t vaddr, n_insns, count;
+    struct tb_stat *next;
+};
+static struct tb_stat *tb_stats;
+static char hist_path[1024];
+
 static void on_marker(unsigned int vcpu_index, void *userdata)
 {
     (void)vcpu_index;
@@ -70,6 +79,16 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     size_t i, n = qemu_plugin_tb_n_insns(tb);
     (void)id;
     qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &insns, n);
+    if (hist_path[0] && n > 0) {
+        struct tb_stat *st = calloc(1, sizeof(*st));
+        if (st) {
+            st->vaddr = qemu_plugin_insn_vaddr(qemu_plugin_tb_get_insn(tb, 0));
+            st->n_insns = n;
+            st->next = tb_stats;
+            tb_stats = st;
+            qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &st->count, 1);
+        }
+    }
     for (i = 0; i < n; ++i) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         if (qemu_plugin_insn_vaddr(insn) == marker) {
@@ -94,6 +113,15 @@ static void on_plugin_exit(qemu_plugin_id_t id, void *userdata)
     }
     fprintf(f, "total %" PRIu64 "\n", insns);
     fclose(f);
+    if (hist_path[0] && (f = fopen(hist_path, "w")) != NULL) {
+        struct tb_stat *st;
+        for (st = tb_stats; st; st = st->next) {
+            if (st->count) {
+                fprintf(f, "%#" PRIx64 " %" PRIu64 " %" PRIu64 "\n", st->vaddr, st->n_insns, st->count);
+            }
+        }
+        fclose(f);
+    }
 }
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv)
@@ -103,6 +131,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     for (i = 0; i < argc; ++i) {
         if (strncmp(argv[i], "marker=", 7) == 0) {
             marker = strtoull(argv[i] + 7, NULL, 0) & ~(uint64_t)1;
+        } else if (strncmp(argv[i], "hist=", 5) == 0) {
+            snprintf(hist_path, sizeof(hist_path), "%s", argv[i] + 5);
         } else if (strncmp(argv[i], "out=", 4) == 0) {
             snprintf(out_path, sizeof(out_path), "%s", argv[i] + 4);
         }

@@ -111,6 +111,53 @@ static inline int32_t tinyml_smlatt(uint32_t a, uint32_t b, int32_t acc)
 }
 #endif
 
+#if defined(__GNUC__)
+#define TINYML_INLINE static inline __attribute__((always_inline))
+#else
+#define TINYML_INLINE static inline
+#endif
+
+/* floor((acc * m + 2^30) / 2^31) for |acc| < 2^30, which is gemmlowp's
+ * SaturatingRoundingDoublingHighMul (see tinyml_fast_mbqm): one SMMULR of 2 * acc with DSP. */
+TINYML_INLINE int32_t tinyml_mulhi_round(int32_t acc, int32_t m)
+{
+#ifdef TINYML_USE_DSP
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(acc * 2), "r"(m));
+    return r;
+#else
+    return (int32_t)(((int64_t)acc * m + (INT64_C(1) << 30)) >> 31);
+#endif
+}
+
+/* Clamp to [-128, 127]: one SSAT where the core has it (M3 and up). */
+TINYML_INLINE int32_t tinyml_sat8(int32_t v)
+{
+#if defined(__ARM_FEATURE_SAT) || defined(__ARM_FEATURE_DSP)
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return r;
+#else
+    return v < -128 ? -128 : (v > 127 ? 127 : v);
+#endif
+}
+
+/* Requantization without the general case's cost, for layers where tinyml_requant_plan() holds:
+ * no left shift, right shift rs in [1, 31] (half = 2^(rs-1)), |acc| < 2^29. The rounding shift
+ * (y + half - (y < 0)) >> rs equals gemmlowp's RoundingDivideByPOT there (no overflow since
+ * |y| <= 2^29). Returns the value before clamping (+ out_offset). */
+TINYML_INLINE int32_t tinyml_requant_short(int32_t acc, int32_t mult, int rs, int32_t half, int32_t out_offset)
+{
+    const int32_t y = tinyml_mulhi_round(acc, mult);
+    return ((y + half + (y >> 31)) >> rs) + out_offset;
+}
+
+/* 1 if every channel of a layer can use tinyml_requant_short: right shift in [1, 31] (so no
+ * left shift) and max_abs_acc + max |bias| < 2^29 (then |y| <= 2^29 and the rounding add cannot
+ * overflow). */
+int tinyml_requant_plan(const int32_t *bias, const int8_t *shift, int32_t channels, int32_t per_channel,
+                        int32_t max_abs_acc);
+
 /* Requantization constants of a conv-like layer (what stays fixed over its loops). */
 typedef struct {
     int32_t k;                  /* accumulation depth (col length) */
@@ -121,14 +168,24 @@ typedef struct {
     const int8_t *shift;        /* [out_c] or [1] */
     int32_t per_channel;
     int32_t out_offset, act_min, act_max;
+    int32_t short_requant;      /* tinyml_requant_plan() said yes */
 } tinyml_mm_args;
 
-/* Append n inputs to a col at natural position: dst[i] = src[i] + in_offset. */
-void tinyml_col_append(int16_t *dst, const int8_t *src, int32_t n, int32_t in_offset);
-/* Finish a col of k elements filled in natural order (DSP builds reorder groups of 4). */
-void tinyml_col_finish(int16_t *col, int32_t k);
-/* out0[c] (and out1[c] when col1 != NULL) = requant(filter[c] . col + bias[c]) for every c. */
-void tinyml_mm_s8(const tinyml_mm_args *a, const int16_t *col0, const int16_t *col1, int8_t *out0, int8_t *out1);
+/* A col of one or two output pixels (n = 1, 2). Portable layout: pixel i's k-th input at
+ * h[i * k_total + k]. DSP layout: group g of 4 inputs of pixel i in words w[g*2n + 2i] = (x0, x2)
+ * and w[g*2n + 2i + 1] = (x1, x3); the k % 4 tail after all groups, at h[4*n*G + 4*i + t]. */
+typedef union {
+    uint32_t w[TINYML_COL_MAX / 2 + 4]; /* + the DSP layout's tail slots */
+    int16_t h[TINYML_COL_MAX + 8];
+} tinyml_col;
+
+/* Put inputs src[0..count) (or zeros if src is NULL) of pixel i at positions k0.. of a col. */
+void tinyml_col_put(tinyml_col *col, int32_t n, int32_t k_total, int32_t i, int32_t k0, const int8_t *src,
+                    int32_t count, int32_t in_offset);
+/* Sets a->short_requant for the layer (call once per kernel call). */
+void tinyml_mm_prepare(tinyml_mm_args *a);
+/* out0[c] (and out1[c] when n == 2) = requant(filter[c] . col + bias[c]) for every c. */
+void tinyml_mm_s8(const tinyml_mm_args *a, const tinyml_col *col, int32_t n, int8_t *out0, int8_t *out1);
 
 /* The fast kernels: 1 when they computed the op, 0 when its shape is not theirs (the caller then
  * runs its reference loop). Called with the params already loaded into RAM. */

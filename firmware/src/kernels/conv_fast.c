@@ -11,7 +11,7 @@
 #ifdef TINYML_FAST
 int tinyml_conv_fast(const tinyml_conv_params *p, const int8_t *input, int8_t *output)
 {
-    int16_t col[TINYML_COL_MAX] TINYML_ALIGNED(4);
+    tinyml_col col;
     const int32_t k = p->k_h * p->k_w * p->k_c;
     const int32_t npix = p->out_h * p->out_w;
     const int pairs = 2 * k <= TINYML_COL_MAX;
@@ -30,6 +30,7 @@ int tinyml_conv_fast(const tinyml_conv_params *p, const int8_t *input, int8_t *o
     a.out_offset = p->out_offset;
     a.act_min = p->act_min;
     a.act_max = p->act_max;
+    tinyml_mm_prepare(&a);
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_c;
         int8_t *out_b = output + b * npix * p->out_c;
@@ -38,23 +39,27 @@ int tinyml_conv_fast(const tinyml_conv_params *p, const int8_t *input, int8_t *o
             for (i = 0; i < n; ++i) {
                 const int32_t oy = (pix + i) / p->out_w, ox = (pix + i) % p->out_w;
                 const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
-                int16_t *dst = col + i * k;
-                int32_t ky, kx;
+                int32_t ky, kx, k0 = 0;
                 for (ky = 0; ky < p->k_h; ++ky) {
                     const int32_t iy = iy0 + p->dilation_h * ky;
+                    const int row_in = iy >= 0 && iy < p->in_h;
+                    if (row_in && p->dilation_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
+                        /* the whole kernel row is inside: k_w * in_c contiguous inputs */
+                        tinyml_col_put(&col, n, k, i, k0, in_b + (iy * p->in_w + ix0) * p->in_c, p->k_w * p->k_c,
+                                       p->in_offset);
+                        k0 += p->k_w * p->k_c;
+                        continue;
+                    }
                     for (kx = 0; kx < p->k_w; ++kx) {
                         const int32_t ix = ix0 + p->dilation_w * kx;
-                        if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                            memset(dst, 0, (size_t)p->k_c * sizeof(*dst));
-                        } else {
-                            tinyml_col_append(dst, in_b + (iy * p->in_w + ix) * p->in_c, p->k_c, p->in_offset);
-                        }
-                        dst += p->k_c;
+                        const int inside = row_in && ix >= 0 && ix < p->in_w;
+                        tinyml_col_put(&col, n, k, i, k0, inside ? in_b + (iy * p->in_w + ix) * p->in_c : NULL, p->k_c,
+                                       p->in_offset);
+                        k0 += p->k_c;
                     }
                 }
-                tinyml_col_finish(col + i * k, k);
             }
-            tinyml_mm_s8(&a, col, n == 2 ? col + k : NULL, out_b + pix * p->out_c, out_b + (pix + 1) * p->out_c);
+            tinyml_mm_s8(&a, &col, n, out_b + pix * p->out_c, out_b + (pix + 1) * p->out_c);
         }
     }
     return 1;

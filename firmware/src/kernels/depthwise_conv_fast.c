@@ -1,33 +1,54 @@
-/* DEPTHWISE_CONV_2D fast path (see kernels_fast.h); tinyml_depthwise_conv_s8 tries it first. */
+/* DEPTHWISE_CONV_2D fast path (see kernels_fast.h); tinyml_depthwise_conv_s8 tries it first.
+ *
+ * Depth multiplier 1. Per output pixel the window is clipped to the image once; then for each
+ * group of channels (4 with DSP: SXTB16 + SADD16 + SMLABB/SMLATT; 2 in portable C) the
+ * accumulators stay in registers over the valid taps, walking input and filter by whole pixels,
+ * and the group is requantized at once. Output pixels are written in order (row streaming, see
+ * kernels.h, stays valid). */
 #include "tinyml/kernels.h"
 #include "tinyml/kernels_fast.h"
 
 #ifdef TINYML_FAST
-/* Requantize n channels of one output pixel from their accumulators. */
-static void dw_store(const tinyml_depthwise_conv_params *p, int32_t c0, int32_t n, const int32_t *acc, int8_t *out)
+
+typedef struct {
+    const int32_t *bias;
+    const int32_t *mult;
+    const int8_t *shift;
+    int32_t qstep, out_offset, act_min, act_max;
+} dw_quant;
+
+/* Requantize channels c .. c + n - 1 of one output pixel. mode as in mat_mult.c: 0 general,
+ * 1 short requantization + clamp, 2 short + whole int8 range (SSAT); constant per call site. */
+TINYML_INLINE void dw_store(const dw_quant q, int32_t c, int32_t n, const int32_t *acc, int8_t *out, const int mode)
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
-        const int32_t c = c0 + i;
-        const int32_t q = p->per_channel ? c : 0;
-        const int shift = p->shift[q];
-        out[c] = tinyml_fast_requant(acc[i] + (p->bias ? p->bias[c] : 0), p->multiplier[q], shift > 0 ? shift : 0,
-                                     shift > 0 ? 0 : -shift, p->out_offset, p->act_min, p->act_max);
+        const int32_t m = q.mult[(c + i) * q.qstep];
+        const int s = q.shift[(c + i) * q.qstep];
+        const int32_t v = acc[i] + (q.bias ? q.bias[c + i] : 0);
+        if (mode == 0) {
+            const int ls = s > 0 ? s : 0, rs = ls - s;
+            out[c + i] = tinyml_fast_requant(v, m, ls, rs, q.out_offset, q.act_min, q.act_max);
+        } else {
+            int32_t y = tinyml_requant_short(v, m, -s, INT32_C(1) << (-s - 1), q.out_offset);
+            if (mode == 2) {
+                y = tinyml_sat8(y);
+            } else {
+                y = y < q.act_min ? q.act_min : y;
+                y = y > q.act_max ? q.act_max : y;
+            }
+            out[c + i] = (int8_t)y;
+        }
     }
 }
 
-/* Fast path, depth multiplier 1: per output pixel, the window is clipped to the image once;
- * then for each group of channels (4 with DSP, 2 in portable C) the accumulators stay in
- * registers over the valid taps, walking the input and filter by whole pixels. Output pixels
- * are written in order (row streaming stays valid). */
-int tinyml_depthwise_conv_fast(const tinyml_depthwise_conv_params *p, const int8_t *input, int8_t *output)
+TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant q, const int8_t *input,
+                           int8_t *output, const int mode)
 {
     const int32_t ch = p->in_c;
     const int32_t x_step = p->dilation_w * ch;
+    const int32_t y_step = p->dilation_h * p->in_w * ch;
     int32_t b, oy, ox;
-    if (p->depth_multiplier != 1) {
-        return 0;
-    }
 #ifdef TINYML_USE_DSP
     const uint32_t off2 = ((uint32_t)p->in_offset & 0xFFFFu) * 0x10001u;
 #endif
@@ -44,7 +65,7 @@ int tinyml_depthwise_conv_fast(const tinyml_depthwise_conv_params *p, const int8
             }
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                int32_t kx0 = 0, kx1 = p->k_w, c = 0;
+                int32_t kx0 = 0, kx1 = p->k_w, c = 0, nky, nkx;
                 const int8_t *x_base;
                 const int8_t *w_base;
                 while (kx0 < kx1 && ix0 + p->dilation_w * kx0 < 0) {
@@ -53,64 +74,110 @@ int tinyml_depthwise_conv_fast(const tinyml_depthwise_conv_params *p, const int8
                 while (kx1 > kx0 && ix0 + p->dilation_w * (kx1 - 1) >= p->in_w) {
                     --kx1;
                 }
+                nky = ky1 - ky0;
+                nkx = kx1 - kx0;
                 x_base = in_b + ((iy0 + p->dilation_h * ky0) * p->in_w + ix0 + p->dilation_w * kx0) * ch;
                 w_base = p->filter + (ky0 * p->k_w + kx0) * ch;
 #ifdef TINYML_USE_DSP
                 for (; c + 4 <= ch; c += 4) {
                     int32_t acc[4] = {0, 0, 0, 0};
+                    const int8_t *xr = x_base + c;
+                    const int8_t *wr = w_base + c;
                     int32_t ky, kx;
-                    for (ky = ky0; ky < ky1; ++ky) {
-                        const int8_t *xp = x_base + (ky - ky0) * p->dilation_h * p->in_w * ch + c;
-                        const int8_t *wp = w_base + (ky - ky0) * p->k_w * ch + c;
-                        for (kx = kx0; kx < kx1; ++kx) {
-                            const uint32_t xv = tinyml_ld32(xp), wv = tinyml_ld32(wp);
-                            const uint32_t xe = tinyml_sadd16(tinyml_sxtb16(xv), off2);
-                            const uint32_t xo = tinyml_sadd16(tinyml_sxtb16_ror8(xv), off2);
-                            const uint32_t we = tinyml_sxtb16(wv), wo = tinyml_sxtb16_ror8(wv);
-                            acc[0] = tinyml_smlabb(we, xe, acc[0]);
-                            acc[2] = tinyml_smlatt(we, xe, acc[2]);
-                            acc[1] = tinyml_smlabb(wo, xo, acc[1]);
-                            acc[3] = tinyml_smlatt(wo, xo, acc[3]);
-                            xp += x_step;
-                            wp += ch;
+                    for (ky = nky; ky > 0; --ky, xr += y_step, wr += p->k_w * ch) {
+                        const int8_t *xp = xr;
+                        const int8_t *wp = wr;
+#define TINYML_DW_TAP4()                                                                          \
+    do {                                                                                             \
+        const uint32_t xv = tinyml_ld32(xp), wv = tinyml_ld32(wp);                                   \
+        const uint32_t xe = tinyml_sadd16(tinyml_sxtb16(xv), off2);                                  \
+        const uint32_t xo = tinyml_sadd16(tinyml_sxtb16_ror8(xv), off2);                             \
+        const uint32_t we = tinyml_sxtb16(wv), wo = tinyml_sxtb16_ror8(wv);                          \
+        acc[0] = tinyml_smlabb(we, xe, acc[0]);                                                      \
+        acc[2] = tinyml_smlatt(we, xe, acc[2]);                                                      \
+        acc[1] = tinyml_smlabb(wo, xo, acc[1]);                                                      \
+        acc[3] = tinyml_smlatt(wo, xo, acc[3]);                                                      \
+        xp += x_step;                                                                                \
+        wp += ch;                                                                                    \
+    } while (0)
+                        if (nkx == 3) { /* the common 3-wide window: no inner loop */
+                            TINYML_DW_TAP4();
+                            TINYML_DW_TAP4();
+                            TINYML_DW_TAP4();
+                            continue;
                         }
+                        for (kx = nkx; kx > 0; --kx) {
+                            TINYML_DW_TAP4();
+                        }
+#undef TINYML_DW_TAP4
                     }
-                    dw_store(p, c, 4, acc, output);
+                    dw_store(q, c, 4, acc, output, mode);
                 }
 #else
                 for (; c + 2 <= ch; c += 2) {
                     int32_t acc[2] = {0, 0};
+                    const int8_t *xr = x_base + c;
+                    const int8_t *wr = w_base + c;
                     int32_t ky, kx;
-                    for (ky = ky0; ky < ky1; ++ky) {
-                        const int8_t *xp = x_base + (ky - ky0) * p->dilation_h * p->in_w * ch + c;
-                        const int8_t *wp = w_base + (ky - ky0) * p->k_w * ch + c;
-                        for (kx = kx0; kx < kx1; ++kx) {
+                    for (ky = nky; ky > 0; --ky) {
+                        const int8_t *xp = xr;
+                        const int8_t *wp = wr;
+                        for (kx = nkx; kx > 0; --kx) {
                             acc[0] += wp[0] * (xp[0] + p->in_offset);
                             acc[1] += wp[1] * (xp[1] + p->in_offset);
                             xp += x_step;
                             wp += ch;
                         }
+                        xr += y_step;
+                        wr += p->k_w * ch;
                     }
-                    dw_store(p, c, 2, acc, output);
+                    dw_store(q, c, 2, acc, output, mode);
                 }
 #endif
                 for (; c < ch; ++c) {
                     int32_t acc = 0;
+                    const int8_t *xr = x_base + c;
+                    const int8_t *wr = w_base + c;
                     int32_t ky, kx;
-                    for (ky = ky0; ky < ky1; ++ky) {
-                        const int8_t *xp = x_base + (ky - ky0) * p->dilation_h * p->in_w * ch + c;
-                        const int8_t *wp = w_base + (ky - ky0) * p->k_w * ch + c;
-                        for (kx = kx0; kx < kx1; ++kx) {
+                    for (ky = nky; ky > 0; --ky) {
+                        const int8_t *xp = xr;
+                        const int8_t *wp = wr;
+                        for (kx = nkx; kx > 0; --kx) {
                             acc += *wp * (*xp + p->in_offset);
                             xp += x_step;
                             wp += ch;
                         }
+                        xr += y_step;
+                        wr += p->k_w * ch;
                     }
-                    dw_store(p, c, 1, &acc, output);
+                    dw_store(q, c, 1, &acc, output, mode);
                 }
                 output += ch;
             }
         }
+    }
+}
+
+int tinyml_depthwise_conv_fast(const tinyml_depthwise_conv_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t taps = p->k_h * p->k_w;
+    dw_quant q;
+    if (p->depth_multiplier != 1 || taps > 1024) {
+        return 0;
+    }
+    q.bias = p->bias;
+    q.mult = p->multiplier;
+    q.shift = p->shift;
+    q.qstep = p->per_channel ? 1 : 0;
+    q.out_offset = p->out_offset;
+    q.act_min = p->act_min;
+    q.act_max = p->act_max;
+    if (!tinyml_requant_plan(p->bias, p->shift, p->in_c, p->per_channel, taps * 255 * 128)) {
+        dw_body(p, q, input, output, 0);
+    } else if (p->act_min <= -128 && p->act_max >= 127) {
+        dw_body(p, q, input, output, 2);
+    } else {
+        dw_body(p, q, input, output, 1);
     }
     return 1;
 }

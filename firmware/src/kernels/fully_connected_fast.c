@@ -9,7 +9,7 @@ int tinyml_fully_connected_fast(const tinyml_fully_connected_params *p, const in
     /* Fast path (symmetric weights, depth <= TINYML_COL_MAX): the input row becomes a col and
      * tinyml_mm_s8 does two units per pass over it. */
     if (p->filter_offset == 0 && p->depth <= TINYML_COL_MAX) {
-        int16_t col[TINYML_COL_MAX] TINYML_ALIGNED(4);
+        tinyml_col col;
         tinyml_mm_args a;
         a.k = p->depth;
         a.out_c = p->units;
@@ -21,10 +21,10 @@ int tinyml_fully_connected_fast(const tinyml_fully_connected_params *p, const in
         a.out_offset = p->out_offset;
         a.act_min = p->act_min;
         a.act_max = p->act_max;
+        tinyml_mm_prepare(&a);
         for (b = 0; b < p->batches; ++b) {
-            tinyml_col_append(col, input + b * p->depth, p->depth, p->in_offset);
-            tinyml_col_finish(col, p->depth);
-            tinyml_mm_s8(&a, col, NULL, output + b * p->units, NULL);
+            tinyml_col_put(&col, 1, p->depth, 0, 0, input + b * p->depth, p->depth, p->in_offset);
+            tinyml_mm_s8(&a, &col, 1, output + b * p->units, NULL);
         }
         return 1;
     }

@@ -1,72 +1,126 @@
 /* The matrix-multiply core of the fast conv / fully-connected paths (see kernels_fast.h):
- * one or two columns (output pixels) times every filter row, two rows at a time, then
- * requantization with the per-channel constants hoisted out of the pixel pair. */
+ * one or two cols (output pixels) times every filter row, two rows at a time, then
+ * requantization with the per-channel constants loaded once per row pair. */
 #include "tinyml/kernels.h"
 #include "tinyml/kernels_fast.h"
 
 #ifdef TINYML_FAST
 
-void tinyml_col_append(int16_t *dst, const int8_t *src, int32_t n, int32_t in_offset)
+int tinyml_requant_plan(const int32_t *bias, const int8_t *shift, int32_t channels, int32_t per_channel,
+                        int32_t max_abs_acc)
 {
-    int32_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        dst[i] = (int16_t)(src[i] + in_offset);
-        dst[i + 1] = (int16_t)(src[i + 1] + in_offset);
-        dst[i + 2] = (int16_t)(src[i + 2] + in_offset);
-        dst[i + 3] = (int16_t)(src[i + 3] + in_offset);
+    int32_t c, max_bias = 0;
+    const int32_t nq = per_channel ? channels : 1;
+    for (c = 0; c < nq; ++c) {
+        if (shift[c] >= 0 || shift[c] < -31) { /* right shift 0 (or > 31): the general path */
+            return 0;
+        }
     }
-    for (; i < n; ++i) {
-        dst[i] = (int16_t)(src[i] + in_offset);
+    for (c = 0; bias && c < channels; ++c) {
+        if (bias[c] <= -(INT32_C(1) << 29) || bias[c] >= (INT32_C(1) << 29)) {
+            return 0;
+        }
+        max_bias = bias[c] < 0 ? (-bias[c] > max_bias ? -bias[c] : max_bias) : (bias[c] > max_bias ? bias[c] : max_bias);
     }
+    /* |acc| < 2^29 gives |y| <= 2^29, so y + 2^(rs-1) <= 2^29 + 2^30 cannot overflow */
+    return max_abs_acc >= 0 && max_abs_acc < (INT32_C(1) << 29) && max_abs_acc + max_bias < (INT32_C(1) << 29);
 }
 
-void tinyml_col_finish(int16_t *col, int32_t k)
+void tinyml_mm_prepare(tinyml_mm_args *a)
+{
+    /* |x + in_offset| <= 255, |w| <= 128 */
+    a->short_requant = a->k <= (INT32_C(1) << 29) / (255 * 128) &&
+                       tinyml_requant_plan(a->bias, a->shift, a->out_c, a->per_channel, a->k * 255 * 128);
+}
+
+void tinyml_col_put(tinyml_col *col, int32_t n, int32_t k_total, int32_t i, int32_t k0, const int8_t *src,
+                    int32_t count, int32_t in_offset)
 {
 #ifdef TINYML_USE_DSP
-    int32_t i;
-    for (i = 0; i + 4 <= k; i += 4) {
-        const int16_t x1 = col[i + 1];
-        col[i + 1] = col[i + 2];
-        col[i + 2] = x1;
+    const int32_t groups = k_total >> 2;
+    int32_t j = 0;
+    if ((k0 & 3) == 0) {
+        /* whole groups: two words per 4 inputs, SXTB16 + SADD16 (the offset in both halves) */
+        const uint32_t off2 = ((uint32_t)in_offset & 0xFFFFu) * 0x10001u;
+        uint32_t *w = col->w + (k0 >> 2) * 2 * n + 2 * i;
+        for (; j + 4 <= count && k0 + j + 4 <= 4 * groups; j += 4) {
+            if (src) {
+                const uint32_t x = tinyml_ld32(src + j);
+                w[0] = tinyml_sadd16(tinyml_sxtb16(x), off2);
+                w[1] = tinyml_sadd16(tinyml_sxtb16_ror8(x), off2);
+            } else {
+                w[0] = 0;
+                w[1] = 0;
+            }
+            w += 2 * n;
+        }
+    }
+    for (; j < count; ++j) {
+        const int32_t k = k0 + j, g = k >> 2, r = k & 3;
+        const int16_t v = (int16_t)(src ? src[j] + in_offset : 0);
+        if (g < groups) {
+            col->h[2 * (g * 2 * n + 2 * i + (r & 1)) + (r >> 1)] = v;
+        } else {
+            col->h[4 * n * groups + 4 * i + r] = v;
+        }
     }
 #else
-    (void)col;
-    (void)k;
+    int16_t *dst = col->h + i * k_total + k0;
+    int32_t j;
+    (void)n;
+    if (!src) {
+        memset(dst, 0, (size_t)count * sizeof(*dst));
+        return;
+    }
+    for (j = 0; j < count; ++j) {
+        dst[j] = (int16_t)(src[j] + in_offset);
+    }
 #endif
 }
 
-/* Accumulators for filter rows f0, f1 against col a (and b): the dot products only. */
-static inline void dot2x2(const int8_t *f0, const int8_t *f1, const int16_t *a, const int16_t *b, int32_t k,
-                          int32_t *r)
+/* Dot products of filter rows f0, f1 with one or two cols: r = {a.f0, a.f1, b.f0, b.f1}. */
+static inline void dot_pair(const int8_t *f0, const int8_t *f1, const tinyml_col *col, int32_t k, int32_t *r)
 {
     int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
     int32_t j;
 #ifdef TINYML_USE_DSP
-    for (j = k >> 2; j > 0; --j) {
-        const uint32_t ca0 = tinyml_ld32(a), ca1 = tinyml_ld32(a + 2);
-        const uint32_t cb0 = tinyml_ld32(b), cb1 = tinyml_ld32(b + 2);
-        uint32_t w = tinyml_ld32(f0);
-        uint32_t we = tinyml_sxtb16(w), wo = tinyml_sxtb16_ror8(w);
-        a0 = tinyml_smlad(we, ca0, a0);
-        a0 = tinyml_smlad(wo, ca1, a0);
-        b0 = tinyml_smlad(we, cb0, b0);
-        b0 = tinyml_smlad(wo, cb1, b0);
-        w = tinyml_ld32(f1);
-        we = tinyml_sxtb16(w);
-        wo = tinyml_sxtb16_ror8(w);
-        a1 = tinyml_smlad(we, ca0, a1);
-        a1 = tinyml_smlad(wo, ca1, a1);
-        b1 = tinyml_smlad(we, cb0, b1);
-        b1 = tinyml_smlad(wo, cb1, b1);
-        a += 4;
-        b += 4;
-        f0 += 4;
-        f1 += 4;
+    const uint32_t *pc = col->w;
+    const int16_t *ta = col->h + 4 * 2 * (k >> 2), *tb = ta + 4;
+    if (k >> 2) {
+        /* 16 MACs in 19 instructions, 12 registers: GCC's own schedule spills accumulators. */
+        const uint32_t *end = pc + 4 * (k >> 2);
+        uint32_t w, we, x, y;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr %[w], [%[f0]], #4\n\t"
+            "sxtb16 %[we], %[w]\n\t"
+            "sxtb16 %[w], %[w], ror #8\n\t"
+            "ldrd %[x], %[y], [%[pc]]\n\t"
+            "smlad %[a0], %[we], %[x], %[a0]\n\t"
+            "smlad %[a0], %[w], %[y], %[a0]\n\t"
+            "ldrd %[x], %[y], [%[pc], #8]\n\t"
+            "smlad %[b0], %[we], %[x], %[b0]\n\t"
+            "smlad %[b0], %[w], %[y], %[b0]\n\t"
+            "ldr %[w], [%[f1]], #4\n\t"
+            "sxtb16 %[we], %[w]\n\t"
+            "sxtb16 %[w], %[w], ror #8\n\t"
+            "smlad %[b1], %[we], %[x], %[b1]\n\t"
+            "smlad %[b1], %[w], %[y], %[b1]\n\t"
+            "ldrd %[x], %[y], [%[pc]], #16\n\t"
+            "smlad %[a1], %[we], %[x], %[a1]\n\t"
+            "smlad %[a1], %[w], %[y], %[a1]\n\t"
+            "cmp %[pc], %[end]\n\t"
+            "bne 1b"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [pc] "+r"(pc), [f0] "+r"(f0),
+              [f1] "+r"(f1), [w] "=&r"(w), [we] "=&r"(we), [x] "=&r"(x), [y] "=&r"(y)
+            : [end] "r"(end)
+            : "cc", "memory");
     }
     k &= 3;
 #else
+    const int16_t *ta = col->h, *tb = col->h + k;
     for (j = k >> 1; j > 0; --j) {
-        const int32_t x0 = a[0], y0 = b[0], x1 = a[1], y1 = b[1];
+        const int32_t x0 = ta[0], y0 = tb[0], x1 = ta[1], y1 = tb[1];
         const int32_t w00 = f0[0], w10 = f1[0], w01 = f0[1], w11 = f1[1];
         a0 += w00 * x0;
         b0 += w00 * y0;
@@ -76,18 +130,18 @@ static inline void dot2x2(const int8_t *f0, const int8_t *f1, const int16_t *a, 
         b0 += w01 * y1;
         a1 += w11 * x1;
         b1 += w11 * y1;
-        a += 2;
-        b += 2;
+        ta += 2;
+        tb += 2;
         f0 += 2;
         f1 += 2;
     }
     k &= 1;
 #endif
     for (j = 0; j < k; ++j) {
-        a0 += f0[j] * a[j];
-        b0 += f0[j] * b[j];
-        a1 += f1[j] * a[j];
-        b1 += f1[j] * b[j];
+        a0 += f0[j] * ta[j];
+        b0 += f0[j] * tb[j];
+        a1 += f1[j] * ta[j];
+        b1 += f1[j] * tb[j];
     }
     r[0] = a0;
     r[1] = a1;
@@ -95,80 +149,124 @@ static inline void dot2x2(const int8_t *f0, const int8_t *f1, const int16_t *a, 
     r[3] = b1;
 }
 
-/* One col against filter rows f0 and f1. */
-static inline void dot1x2(const int8_t *f0, const int8_t *f1, const int16_t *a, int32_t k, int32_t *r)
+static inline void dot_one(const int8_t *f0, const int8_t *f1, const tinyml_col *col, int32_t k, int32_t *r)
 {
     int32_t a0 = 0, a1 = 0;
     int32_t j;
 #ifdef TINYML_USE_DSP
-    for (j = k >> 2; j > 0; --j) {
-        const uint32_t ca0 = tinyml_ld32(a), ca1 = tinyml_ld32(a + 2);
-        const uint32_t w0 = tinyml_ld32(f0), w1 = tinyml_ld32(f1);
-        a0 = tinyml_smlad(tinyml_sxtb16(w0), ca0, a0);
-        a0 = tinyml_smlad(tinyml_sxtb16_ror8(w0), ca1, a0);
-        a1 = tinyml_smlad(tinyml_sxtb16(w1), ca0, a1);
-        a1 = tinyml_smlad(tinyml_sxtb16_ror8(w1), ca1, a1);
-        a += 4;
-        f0 += 4;
-        f1 += 4;
+    const uint32_t *pc = col->w;
+    const int16_t *ta = col->h + 4 * (k >> 2);
+    if (k >> 2) {
+        /* 8 MACs in 13 instructions */
+        const uint32_t *end = pc + 2 * (k >> 2);
+        uint32_t w, we, x, y;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd %[x], %[y], [%[pc]], #8\n\t"
+            "ldr %[w], [%[f0]], #4\n\t"
+            "sxtb16 %[we], %[w]\n\t"
+            "sxtb16 %[w], %[w], ror #8\n\t"
+            "smlad %[a0], %[we], %[x], %[a0]\n\t"
+            "smlad %[a0], %[w], %[y], %[a0]\n\t"
+            "ldr %[w], [%[f1]], #4\n\t"
+            "sxtb16 %[we], %[w]\n\t"
+            "sxtb16 %[w], %[w], ror #8\n\t"
+            "smlad %[a1], %[we], %[x], %[a1]\n\t"
+            "smlad %[a1], %[w], %[y], %[a1]\n\t"
+            "cmp %[pc], %[end]\n\t"
+            "bne 1b"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [pc] "+r"(pc), [f0] "+r"(f0), [f1] "+r"(f1), [w] "=&r"(w),
+              [we] "=&r"(we), [x] "=&r"(x), [y] "=&r"(y)
+            : [end] "r"(end)
+            : "cc", "memory");
     }
     k &= 3;
 #else
+    const int16_t *ta = col->h;
     for (j = k >> 1; j > 0; --j) {
-        const int32_t x0 = a[0], x1 = a[1];
+        const int32_t x0 = ta[0], x1 = ta[1];
         a0 += f0[0] * x0;
         a1 += f1[0] * x0;
         a0 += f0[1] * x1;
         a1 += f1[1] * x1;
-        a += 2;
+        ta += 2;
         f0 += 2;
         f1 += 2;
     }
     k &= 1;
 #endif
     for (j = 0; j < k; ++j) {
-        a0 += f0[j] * a[j];
-        a1 += f1[j] * a[j];
+        a0 += f0[j] * ta[j];
+        a1 += f1[j] * ta[j];
     }
     r[0] = a0;
     r[1] = a1;
 }
 
-void tinyml_mm_s8(const tinyml_mm_args *p, const int16_t *col0, const int16_t *col1, int8_t *out0, int8_t *out1)
+/* One output value. mode 0: the general requantization; 1: tinyml_requant_short, clamp to
+ * [lo, hi]; 2: tinyml_requant_short, the clamp is the whole int8 range (one SSAT). The mode is a
+ * constant at every call site, so each mm_rows instance has one straight path. */
+TINYML_INLINE int8_t rq(int32_t acc, int32_t m, int s, int32_t off, int32_t lo, int32_t hi, const int mode)
 {
-    const int32_t k = p->k;
-    const int32_t out_c = p->out_c;
-    const int8_t *f = p->filter;
+    if (mode == 0) {
+        const int ls = s > 0 ? s : 0;
+        return tinyml_fast_requant(acc, m, ls, ls - s, off, lo, hi);
+    } else {
+        int32_t v = tinyml_requant_short(acc, m, -s, INT32_C(1) << (-s - 1), off);
+        if (mode == 2) {
+            return (int8_t)tinyml_sat8(v);
+        }
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+        return (int8_t)v;
+    }
+}
+
+TINYML_INLINE void mm_rows(const tinyml_mm_args *p, const tinyml_col *col, int32_t n, int8_t *out0, int8_t *out1,
+                           const int mode)
+{
+    /* Everything in locals: the int8 output stores may alias any memory, so fields read through
+     * p would be reloaded after every store. */
+    const int32_t k = p->k, out_c = p->out_c, qstep = p->per_channel ? 1 : 0;
+    const int32_t off = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int8_t *const filter = p->filter;
+    const int32_t *const bias = p->bias;
+    const int32_t *const mult = p->multiplier;
+    const int8_t *const shift = p->shift;
     int32_t c;
-    int32_t mult = p->multiplier[0];
-    int shift = p->shift[0];
-    int ls = shift > 0 ? shift : 0, rs = shift > 0 ? 0 : -shift;
     for (c = 0; c < out_c; c += 2) {
-        /* An odd last row pairs with itself; its second result is dropped. */
-        const int32_t c1 = c + 1 < out_c ? c + 1 : c;
-        const int8_t *f0 = f + c * k;
-        const int8_t *f1 = f + c1 * k;
+        const int32_t c1 = c + 1 < out_c ? c + 1 : c; /* an odd last row pairs with itself */
+        const int8_t *f0 = filter + c * k;
+        const int32_t m0 = mult[c * qstep], m1 = mult[c1 * qstep];
+        const int s0 = shift[c * qstep], s1 = shift[c1 * qstep];
+        const int32_t b0 = bias ? bias[c] : 0, b1 = bias ? bias[c1] : 0;
         int32_t r[4];
-        int32_t i;
-        if (col1) {
-            dot2x2(f0, f1, col0, col1, k, r);
+        if (n == 2) {
+            dot_pair(f0, filter + c1 * k, col, k, r);
+            out0[c] = rq(r[0] + b0, m0, s0, off, lo, hi, mode);
+            out1[c] = rq(r[2] + b0, m0, s0, off, lo, hi, mode);
+            if (c1 != c) {
+                out0[c1] = rq(r[1] + b1, m1, s1, off, lo, hi, mode);
+                out1[c1] = rq(r[3] + b1, m1, s1, off, lo, hi, mode);
+            }
         } else {
-            dot1x2(f0, f1, col0, k, r);
-        }
-        for (i = 0; i < 2 && c + i < out_c; ++i) {
-            const int32_t ch = c + i;
-            const int32_t bias = p->bias ? p->bias[ch] : 0;
-            if (p->per_channel) {
-                mult = p->multiplier[ch];
-                shift = p->shift[ch];
-                ls = shift > 0 ? shift : 0;
-                rs = shift > 0 ? 0 : -shift;
-            }
-            out0[ch] = tinyml_fast_requant(r[i] + bias, mult, ls, rs, p->out_offset, p->act_min, p->act_max);
-            if (col1) {
-                out1[ch] = tinyml_fast_requant(r[2 + i] + bias, mult, ls, rs, p->out_offset, p->act_min, p->act_max);
+            dot_one(f0, filter + c1 * k, col, k, r);
+            out0[c] = rq(r[0] + b0, m0, s0, off, lo, hi, mode);
+            if (c1 != c) {
+                out0[c1] = rq(r[1] + b1, m1, s1, off, lo, hi, mode);
             }
         }
+    }
+}
+
+void tinyml_mm_s8(const tinyml_mm_args *p, const tinyml_col *col, int32_t n, int8_t *out0, int8_t *out1)
+{
+    if (!p->short_requant) {
+        mm_rows(p, col, n, out0, out1, 0);
+    } else if (p->act_min <= -128 && p->act_max >= 127) {
+        mm_rows(p, col, n, out0, out1, 2);
+    } else {
+        mm_rows(p, col, n, out0, out1, 1);
     }
 }
 
