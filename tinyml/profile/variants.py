@@ -1,0 +1,143 @@
+"""A TF-free test graph that sends data through every variant of the fast int8 kernels.
+
+The fast paths (firmware/src/kernels/*_fast.c, mat_mult.c) choose a variant per layer from its
+shape and quantization; this graph has one branch per variant, each flattened and concatenated
+into the single output, so one comparison with the TFLM interpreter covers all of them:
+
+- CONV_2D: 1x1 (the pixel is the col), k*k*c with k*c % 4 == 0 and != 0, odd output channels,
+  SAME padding (zero taps), stride 2, dilation 2, two pixels per pass (k <= 320), one pixel per
+  pass (320 < k <= 640), the reference loop (k > 640);
+- DEPTHWISE_CONV_2D: 3-wide window (unrolled), 2x2 stride 2, dilation, channel counts with 4-, 2-
+  and 1-channel tails, depth multiplier 2 (reference);
+- FULLY_CONNECTED: odd units, depth % 4 != 0, depth > 640 (reference), per-tensor weights;
+- requantization: the short path with the whole int8 range (SSAT) and with an activation bound
+  (RELU6), and the general path (a multiplier > 1 gives a left shift).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyml.codegen.aot.quant import output_size
+from tinyml.codegen.aot.synth import GraphBuilder
+
+
+class _Graph:
+    def __init__(self, seed: int, shape: tuple[int, int, int, int], in_q: tuple[float, int],
+                 out_q: tuple[float, int]):
+        self.rng = np.random.default_rng(seed)
+        self.g = GraphBuilder()
+        self.in_q, self.out_q = in_q, out_q
+        self.x = self.g.tensor(shape, scale=in_q[0], zero_point=in_q[1], name="input")
+        self.shape = shape
+        self.outs: list[tuple[int, int]] = []
+        self.names: list[str] = []
+
+    def weights(self, shape: tuple[int, ...], channels: int, per_channel: bool, big: bool = False) -> tuple:
+        data = self.rng.integers(-127, 128, size=shape).astype(np.int8)
+        lo, hi = (np.log(0.3), np.log(2.0)) if big else (np.log(2e-4), np.log(2e-2))
+        scales = np.exp(self.rng.uniform(lo, hi, size=channels if per_channel else 1))
+        return data, [float(s) for s in scales]
+
+    def bias(self, channels: int, in_scale: float, w_scales: list[float]) -> int:
+        data = self.rng.integers(-20000, 20000, size=channels).astype(np.int32)
+        scales = [in_scale * s for s in (w_scales if len(w_scales) > 1 else w_scales * channels)]
+        return self.g.tensor((channels,), "int32", data=data, scale=scales, zero_point=[0] * channels)
+
+    def flatten(self, t: int, n: int, what: str) -> None:
+        g = self.g
+        flat = g.tensor((1, n), scale=self.out_q[0], zero_point=self.out_q[1])
+        shape = g.tensor((2,), "int32", data=np.array([1, n], dtype=np.int32))
+        g.op("RESHAPE", [t, shape], [flat], new_shape=[1, n])
+        self.outs.append((flat, n))
+        self.names.append(what)
+
+    def conv(self, src: int, src_shape: tuple[int, ...], src_q: tuple[float, int], oc: int, k: tuple[int, int], *,
+             stride: int = 1, dilation: int = 1, padding: str = "SAME", act: str = "NONE", per_channel: bool = True,
+             big: bool = False, groups: int = 1, out_q: tuple[float, int] | None = None,
+             flatten: bool = True) -> tuple[int, tuple[int, ...]]:
+        g = self.g
+        _, h, w, c = src_shape
+        oh, ow = output_size(padding, h, k[0], stride, dilation), output_size(padding, w, k[1], stride, dilation)
+        wd, ws = self.weights((oc, k[0], k[1], c // groups), oc, per_channel, big)
+        wt = g.tensor((oc, k[0], k[1], c // groups), data=wd, scale=ws, zero_point=[0] * len(ws), axis=0)
+        q = out_q or self.out_q
+        y = g.tensor((1, oh, ow, oc), scale=q[0], zero_point=q[1])
+        g.op("CONV_2D", [src, wt, self.bias(oc, src_q[0], ws)], [y], padding=padding, stride_h=stride,
+             stride_w=stride, dilation_h_factor=dilation, dilation_w_factor=dilation, fused_activation_function=act)
+        if flatten:
+            self.flatten(y, oh * ow * oc, f"CONV_2D {k[0]}x{k[1]}x{c // groups}->{oc} s{stride} d{dilation} "
+                                          f"{padding} {act} pc={per_channel} big={big} groups={groups}")
+        return y, (1, oh, ow, oc)
+
+    def depthwise(self, src: int, src_shape: tuple[int, ...], src_q: tuple[float, int], k: tuple[int, int], *,
+                  mult: int = 1, stride: int = 1, dilation: int = 1, padding: str = "SAME", act: str = "NONE",
+                  per_channel: bool = True) -> None:
+        g = self.g
+        _, h, w, c = src_shape
+        oc = c * mult
+        oh, ow = output_size(padding, h, k[0], stride, dilation), output_size(padding, w, k[1], stride, dilation)
+        wd, ws = self.weights((1, k[0], k[1], oc), oc, per_channel)
+        wt = g.tensor((1, k[0], k[1], oc), data=wd, scale=ws, zero_point=[0] * len(ws), axis=3)
+        y = g.tensor((1, oh, ow, oc), scale=self.out_q[0], zero_point=self.out_q[1])
+        g.op("DEPTHWISE_CONV_2D", [src, wt, self.bias(oc, src_q[0], ws)], [y], padding=padding, stride_h=stride,
+             stride_w=stride, dilation_h_factor=dilation, dilation_w_factor=dilation, depth_multiplier=mult,
+             fused_activation_function=act)
+        self.flatten(y, oh * ow * oc, f"DEPTHWISE_CONV_2D {k[0]}x{k[1]} c={c} m={mult} s{stride} d{dilation} "
+                                      f"{padding} {act} pc={per_channel}")
+
+    def fc(self, src: int, depth: int, src_q: tuple[float, int], units: int, *, act: str = "NONE",
+           per_channel: bool = True) -> None:
+        g = self.g
+        flat = g.tensor((1, depth), scale=src_q[0], zero_point=src_q[1])
+        shape = g.tensor((2,), "int32", data=np.array([1, depth], dtype=np.int32))
+        g.op("RESHAPE", [src, shape], [flat], new_shape=[1, depth])
+        wd, ws = self.weights((units, depth), units, per_channel)
+        wt = g.tensor((units, depth), data=wd, scale=ws, zero_point=[0] * len(ws), axis=0)
+        y = g.tensor((1, units), scale=self.out_q[0], zero_point=self.out_q[1])
+        g.op("FULLY_CONNECTED", [flat, wt, self.bias(units, src_q[0], ws)], [y], fused_activation_function=act)
+        self.flatten(y, units, f"FULLY_CONNECTED {depth}->{units} {act} pc={per_channel}")
+
+    def build(self) -> bytes:
+        # TFLM's CONCATENATION takes at most 10 inputs: concatenate in groups, then the groups
+        parts = []
+        for i in range(0, len(self.outs), 8):
+            group = self.outs[i:i + 8]
+            n = sum(size for _, size in group)
+            t = self.g.tensor((1, n), scale=self.out_q[0], zero_point=self.out_q[1])
+            self.g.op("CONCATENATION", [g for g, _ in group], [t], axis=1, fused_activation_function="NONE")
+            parts.append((t, n))
+        total = sum(n for _, n in parts)
+        y = self.g.tensor((1, total), scale=self.out_q[0], zero_point=self.out_q[1], name="output")
+        self.g.op("CONCATENATION", [t for t, _ in parts], [y], axis=1, fused_activation_function="NONE")
+        return self.g.build([self.x], [y])
+
+
+def variants_graph(seed: int = 0) -> tuple[bytes, list[str]]:
+    """(.tflite bytes, branch descriptions) of the all-variants graph; deterministic per seed.
+    Seeds 0, 1, 2 give input zero points 3, -128 and 127 (input offsets at both int16 extremes)."""
+    shape = (1, 6, 7, 36)
+    in_q, out_q, mid_q = (0.05, (3, -128, 127)[seed % 3]), (0.02, -5), (0.03, -128)
+    gr = _Graph(seed, shape, in_q, out_q)
+    x = gr.x
+    gr.conv(x, shape, in_q, 7, (1, 1), act="NONE")                          # 1x1, odd out_c, SSAT
+    gr.conv(x, shape, in_q, 6, (1, 1), act="RELU6", per_channel=False)      # activation bound
+    gr.conv(x, shape, in_q, 5, (3, 3), stride=2)                            # k = 324: one pixel per pass
+    gr.conv(x, shape, in_q, 3, (5, 5), padding="VALID")                     # k = 900: reference loop
+    gr.conv(x, shape, in_q, 3, (1, 1), big=True)                            # multiplier > 1: general requant
+    gr.depthwise(x, shape, in_q, (3, 3))                                    # 3-wide window, 9 groups of 4
+    gr.depthwise(x, shape, in_q, (2, 2), stride=2, padding="VALID", act="RELU6")
+    gr.depthwise(x, shape, in_q, (3, 3), dilation=2)
+    gr.depthwise(x, shape, in_q, (3, 1), mult=2)                            # depth multiplier 2: reference
+    # a 7-channel tensor (odd: 4 + 2 + 1 channel tails, k*c % 4 != 0) and a 2-channel one
+    t7, s7 = gr.conv(x, shape, in_q, 7, (1, 1), act="RELU", out_q=mid_q, flatten=False)
+    gr.depthwise(t7, s7, mid_q, (3, 3), stride=1)
+    gr.depthwise(t7, s7, mid_q, (5, 3), stride=2, per_channel=False)
+    gr.conv(t7, s7, mid_q, 9, (3, 3))                                       # k = 63, pairs, odd out_c
+    gr.conv(t7, s7, mid_q, 2, (2, 3), stride=2, dilation=1, padding="SAME")
+    t2, s2 = gr.conv(x, shape, in_q, 2, (1, 1), out_q=mid_q, flatten=False)
+    gr.depthwise(t2, s2, mid_q, (3, 3))                                     # 2 channels: portable pair only
+    gr.fc(t7, 6 * 7 * 7, mid_q, 9)                                          # depth 294 (% 4 = 2), odd units
+    gr.fc(t2, 6 * 7 * 2, mid_q, 4, act="RELU6", per_channel=False)
+    gr.fc(x, 6 * 7 * 36, in_q, 3)                                           # depth 1512: reference loop
+    return gr.build(), gr.names
