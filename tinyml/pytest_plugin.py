@@ -364,23 +364,42 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.skip(f"needs {m.args[0]} tinyml boards, {n} given")
 
 
+TAIL_LINES = 60  # what a failing test that did not talk to its board itself still gets
+
+
+def _used_duts(item: pytest.Item, rig: _Rig) -> list[Dut]:
+    """The boards a test uses: all of them with `duts`, else the one its `dut` parameter names."""
+    names = getattr(item, "fixturenames", ())
+    if "duts" in names:
+        return list(rig.duts.values())
+    if "dut" in names:
+        callspec = getattr(item, "callspec", None)
+        index = callspec.params.get("dut", 0) if callspec is not None else 0
+        return [rig.duts[index]] if index in rig.duts else []
+    return []
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
-    if report.failed and ("dut" in getattr(item, "fixturenames", ()) or "duts" in getattr(item, "fixturenames", ())):
-        rig = item.config.stash.get(_RIG_KEY, None)
-        if rig is not None:
-            marks = item.stash.get(_LOG_KEY, {})
-            for d in rig.duts.values():
-                if d.name in marks and d.log.position == marks[d.name]:
-                    continue  # a board this test did not talk to
-                text = d.log.text(since=marks.get(d.name, 0))
-                if not text:
-                    continue
-                title = f"tinyml serial log {d.name} ({report.when})"
-                report.sections.append((title, text))
-                prop = (f"tinyml_serial_log:{d.name}", text)
-                item.user_properties.append(prop)
-                if report.user_properties is not item.user_properties:
-                    report.user_properties.append(prop)
+    rig = item.config.stash.get(_RIG_KEY, None)
+    if not report.failed or rig is None:
+        return report
+    marks = item.stash.get(_LOG_KEY, {})
+    for d in _used_duts(item, rig):
+        since = marks.get(d.name, 0)
+        title = f"tinyml serial log {d.name} ({report.when})"
+        if d.log.position == since:
+            # nothing said during this test (it checked results a shared fixture fetched): the
+            # last lines before it are still the most useful context
+            since = max(0, since - TAIL_LINES)
+            title += f", last {TAIL_LINES} lines before the test"
+        text = d.log.text(since=since)
+        if not text:
+            continue
+        report.sections.append((title, text))
+        prop = (f"tinyml_serial_log:{d.name}", text)
+        item.user_properties.append(prop)
+        if report.user_properties is not item.user_properties:
+            report.user_properties.append(prop)
     return report

@@ -234,6 +234,9 @@ FAILING = """
 
     def test_passes(dut):
         dut.infer(bytes(64))
+
+    def test_fails_quietly(dut):
+        assert False, "checks a result fetched earlier: no traffic of its own"
 """
 
 
@@ -243,8 +246,9 @@ def test_failing_test_carries_its_serial_log(boards, env, tmp_path):
     xml = tmp_path / "junit.xml"
     r = _pytest(env, tmp_path, "--tinyml-no-flash", "--tinyml-port", url, "--tinyml-project", str(proj),
                 f"--junitxml={xml}")
-    assert r.returncode == 1 and "1 failed, 1 passed" in r.stdout, r.stdout[-2000:]
+    assert r.returncode == 1 and "2 failed, 1 passed" in r.stdout, r.stdout[-2000:]
     section = r.stdout.split("tinyml serial log", 1)[1]
+    assert "lines before the test" in r.stdout.split("test_fails_quietly", 1)[1]  # the quiet one gets the tail
     assert re.search(r"> @J[0-9a-f]{4}\[64 bytes: ", section) and re.search(r"< @R[0-9a-f]{4}", section)
     cases = {c.get("name"): c for c in ET.parse(xml).getroot().iter("testcase")}
     props = [p.get("name") for p in cases["test_fails"].iter("property")]

@@ -17,7 +17,6 @@ framed protocol with sequence numbers and CRCs, and opens any pyserial URL (a de
 
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
 import time
@@ -176,7 +175,6 @@ class StreamRun:
     requested: int
     missing: list[int]  # stream indices that never arrived intact
     corrupt: int  # damaged lines seen while streaming
-    stopped_after: int | None = None
 
     @property
     def received(self) -> int:
@@ -405,7 +403,6 @@ class Dut:
         started, starts = False, 1
         got: dict[int, codec.StreamSample] = {}
         last = time.monotonic()
-        stopped: int | None = None
         while True:
             evs = c.poll(0.2)
             for ev in evs:
@@ -436,10 +433,11 @@ class Dut:
                 break
         missing = [i for i in range(n) if i not in got]
         if missing and n - 1 not in got:
-            # the end never came (or was damaged): make sure the device is not still streaming
-            with contextlib.suppress(TinymlError):
-                c.stream_stop()
-        return StreamRun([got[i] for i in sorted(got)], n, missing, c.stats.corrupt - corrupt0, stopped)
+            # the end never came (or was damaged): make sure the device is not still streaming.
+            # Not waiting for the ack: on a damaged link it may be lost too.
+            c.send(codec.STOP)
+            c.drain(0.2)
+        return StreamRun([got[i] for i in sorted(got)], n, missing, c.stats.corrupt - corrupt0)
 
     def stored_samples(self) -> np.ndarray:
         """The inputs the firmware streams (``include/samples.h`` of the project), one row each."""
