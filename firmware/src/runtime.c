@@ -160,8 +160,28 @@ static void send_hello(uint8_t boot, uint16_t req) {
     tp_frame_end();
 }
 
+#if !defined(__AVR__)
+/* Per-layer profile ('P' frame): the aot model calls tinyml_layer_hook(i) before layer i and with
+ * i == TINYML_NUM_LAYERS after the last (a weak reference in model.c); the cycle counter at each
+ * call is kept, so layer i took layer_t[i + 1] - layer_t[i]. Not on AVR (RAM). */
+#define TINYML_LAYER_PROFILE 1
+static uint32_t layer_t[TINYML_NUM_LAYERS + 1];
+static uint16_t layer_calls;
+
+void tinyml_layer_hook(int i);
+void tinyml_layer_hook(int i) {
+    if (i >= 0 && i <= TINYML_NUM_LAYERS) {
+        layer_t[i] = tinyml_port_cycles();
+        layer_calls++;
+    }
+}
+#endif
+
 /* Runs the model on `in`; fills output_buf and the elapsed device time. 0 on success. */
 static int run_model(const void *in, uint32_t *us, uint32_t *cycles) {
+#ifdef TINYML_LAYER_PROFILE
+    layer_calls = 0;
+#endif
     uint32_t t0 = tinyml_port_micros();
     uint32_t c0 = tinyml_port_cycles();
     int rc = tinyml_invoke(in, output_buf);
@@ -242,6 +262,26 @@ static void dispatch_frame(void) {
         tp_frame_dec((int32_t)rt.stream_index);
         ack_end();
         return;
+    case TP_T_PROFILE: {
+        /* per-layer cycles of the last inference; n = 0 if it ran no layer hooks (tflm engine,
+         * AVR, or no inference yet) */
+        uint16_t n = 0, i;
+#ifdef TINYML_LAYER_PROFILE
+        if (rt.have_output && layer_calls == TINYML_NUM_LAYERS + 1) {
+            n = TINYML_NUM_LAYERS;
+        }
+#endif
+        tp_frame_begin(TP_T_LAYERS, rt.tx_seq++);
+        tp_frame_u16(req);
+        tp_frame_u16(n);
+        for (i = 0; i < n; ++i) {
+#ifdef TINYML_LAYER_PROFILE
+            tp_frame_u32(layer_t[i + 1] - layer_t[i]);
+#endif
+        }
+        tp_frame_end();
+        return;
+    }
     case TP_T_ECHO:
         if (rt.f_len != 4 && rt.f_len != 5) {
             ack(req, TP_E_ARG, TP_STR("echo: payload is u32 byte count [, u8 mode]"));

@@ -91,7 +91,7 @@ def zoo_dir(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["digits_cnn", "kws_dscnn", "ic_resnet8", "ad_autoencoder"])
+@pytest.mark.parametrize("name", ["digits_cnn", "kws_dscnn", "vww_mobilenet", "ic_resnet8", "ad_autoencoder"])
 def test_zoo_model_bit_exact_with_dsp_kernels_on_m4(zoo_dir: Path, name: str) -> None:
     raw = zoo.quantized(name, zoo_dir)
     model = parse(raw)

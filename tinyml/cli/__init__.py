@@ -52,6 +52,7 @@ COMMAND_MODULES = [
     "device_cmds",
     "project_cmds",
     "zoo_cmd",
+    "profile_cmd",
 ]
 
 

@@ -177,6 +177,8 @@ class DeviceClient:
                     data, kind = codec.parse_result(fr.payload, out_bytes), "result"
                 else:
                     data, kind = codec.parse_sample(fr.payload, out_bytes), "sample"
+            elif fr.type == codec.LAYERS:
+                data, kind = codec.parse_layers(fr.payload), "layers"
             else:
                 raise codec.PayloadError(f"unknown frame type {fr.type!r}")
         except codec.PayloadError as exc:
@@ -299,6 +301,20 @@ class DeviceClient:
 
     def infer(self, x: bytes) -> codec.Result:
         return self.infer_many([x])[0]
+
+    def profile(self, x: bytes) -> tuple[codec.Result, list[int]]:
+        """Runs ``x`` once and asks for the per-layer cycles of that inference ('P' frame)."""
+        result = self.infer(x)
+        seq = self.send(codec.PROFILE)
+
+        def is_reply(e: DeviceEvent, seq: int = seq) -> bool:
+            return (e.kind == "layers" and e.data.req == seq) or (e.kind == "ack" and e.data.req == seq)
+
+        ev = self._wait(is_reply, "the per-layer profile request")
+        if ev.kind == "ack":
+            raise TinymlError(f"the device refused the per-layer profile request: {ev.data.message}",
+                              hint="regenerate, build and flash the firmware with this tinyml", kind=ErrorKind.DEVICE)
+        return result, list(ev.data.cycles)
 
     def infer_many(self, inputs: Sequence[bytes], window: int = 2, retries: int = 5,
                    progress: Callable[[int, codec.Result], None] | None = None,

@@ -30,9 +30,11 @@ INFER_BIN = "J"
 STREAM = "S"
 STOP = "X"
 ECHO = "E"
+PROFILE = "P"
 RESULT = "R"
 SAMPLE = "T"
 ACK = "A"
+LAYERS = "L"
 
 NO_REQ = 0xFFFF
 ERROR_NAMES = {0: "ok", 1: "crc", 2: "length", 3: "encoding", 4: "overlong", 5: "type", 6: "garbage",
@@ -275,6 +277,21 @@ def parse_sample(payload: bytes, out_bytes: int) -> StreamSample:
         raise PayloadError(f"stream payload has {len(payload)} bytes, expected {14 + out_bytes}")
     index, sample, us, cycles = struct.unpack_from("<IHII", payload)
     return StreamSample(index, sample, us, cycles, payload[14:])
+
+
+@dataclass(frozen=True)
+class Layers:
+    req: int
+    cycles: list[int]  # per layer of the last inference; empty if the firmware has no layer hooks
+
+
+def parse_layers(payload: bytes) -> Layers:
+    if len(payload) < 4:
+        raise PayloadError("layers payload shorter than 4 bytes")
+    req, n = struct.unpack_from("<HH", payload)
+    if len(payload) != 4 + 4 * n:
+        raise PayloadError(f"layers payload has {len(payload)} bytes for {n} layers")
+    return Layers(req, list(struct.unpack_from(f"<{n}I", payload, 4)))
 
 
 def parse_ack(payload: bytes) -> Ack:

@@ -24,10 +24,12 @@ extern "C" {
 #define TP_T_STREAM 'S' /* payload: u32 period_us, u32 count (0 = until stopped) */
 #define TP_T_STOP 'X'   /* empty payload: stop streaming */
 #define TP_T_ECHO 'E'   /* payload: u32 n; the device then echoes the next n raw bytes */
+#define TP_T_PROFILE 'P' /* empty payload: per-layer cycles of the last inference (reply 'L') */
 /* Frame types, device -> host */
 #define TP_T_RESULT 'R' /* u16 req, u32 us, u32 cycles, output tensor */
 #define TP_T_SAMPLE 'T' /* u32 index, u16 sample, u32 us, u32 cycles, output tensor */
 #define TP_T_ACK 'A'    /* u16 req, u8 code, ASCII message */
+#define TP_T_LAYERS 'L' /* u16 req, u16 n, n x u32 cycles of layer i in the last inference */
 /* 'H' from the device: ASCII key=value;... (see docs/protocol.md) */
 
 /* Codes in 'A' frames */
