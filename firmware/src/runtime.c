@@ -130,8 +130,19 @@ static void send_hello(uint8_t boot, uint16_t req) {
     tp_frame_begin(TP_T_HELLO, rt.tx_seq++);
     tp_frame_text_P(TP_STR("proto="));
     tp_frame_dec(TINYML_PROTOCOL_VERSION);
+#ifdef TINYML_MODEL_DYNAMIC
+    /* the engine may run another model than it was built with (ESP32 model partition) */
+    tp_frame_text_P(TP_STR(";model="));
+    tp_frame_text(tinyml_model_name());
+    tp_frame_text_P(TP_STR(";sha256="));
+    tp_frame_text(tinyml_model_sha256());
+    tp_frame_text_P(TP_STR(";model_src="));
+    tp_frame_text(tinyml_model_source());
+    tp_frame_text_P(TP_STR(";engine=" TINYML_ENGINE ";board=" TINYML_BOARD ";in="));
+#else
     tp_frame_text_P(TP_STR(";model=" TINYML_MODEL_NAME ";sha256=" TINYML_MODEL_SHA256 ";engine=" TINYML_ENGINE
                            ";board=" TINYML_BOARD ";in="));
+#endif
     tensor_desc(TINYML_INPUT_TYPE, in_dims, TINYML_INPUT_NDIMS, TINYML_INPUT_SCALE, TINYML_INPUT_ZERO_POINT,
                 TINYML_INPUT_BYTES);
     tp_frame_text_P(TP_STR(";out="));
@@ -730,6 +741,12 @@ void tinyml_runtime_init(void) {
     send_hello(1, TP_NO_REQ);
     if (!rt.init_ok) {
         ack(TP_NO_REQ, TP_E_INVOKE, TP_STR("tinyml_init failed"));
+#ifdef TINYML_MODEL_DYNAMIC
+        if (tinyml_init_detail()[0]) { /* why, e.g. a refused model partition */
+            tp_frame_text_P(TP_STR(": "));
+            tp_frame_text(tinyml_init_detail());
+        }
+#endif
         ack_end();
     }
     ee_line_P(TP_STR("m-init-done"));

@@ -28,8 +28,9 @@ import numpy as np
 
 from tinyml import __version__
 from tinyml.boards import Board
+from tinyml.build import partitions
 from tinyml.errors import ErrorKind, TinymlError
-from tinyml.model.tflite import Model, Tensor
+from tinyml.model.tflite import Model, Tensor, _enum_names
 from tinyml.resources import resource_dir
 
 # Which port each virtual machine uses (firmware/ports/<port>/port.c).
@@ -197,6 +198,12 @@ def _io_values(kind: str, t: Tensor) -> dict[str, Any]:
             "zero_point": t.zero_point if quantized else 0}
 
 
+def _io_spec(t: Tensor) -> dict[str, Any]:
+    """What a model-only update must keep: the firmware's I/O code and the host's quantization."""
+    return {"dtype": t.dtype, "shape": [int(d) for d in t.shape], "scale": float(t.scale),
+            "zero_point": int(t.zero_point)}
+
+
 def tflm_arena(measured: int) -> tuple[int, int]:
     """(arena size, margin) for a measured TFLM arena: +25 % (at least 1 KB), 16-byte multiple."""
     margin = max(TFLM_ARENA_MARGIN_MIN, measured * TFLM_ARENA_MARGIN_PCT // 100)
@@ -209,6 +216,8 @@ def _tflm_files(model: Model, board: Board, name: str, measured: int, env: jinja
     from tinyml.model.analysis import tflm_resolver
 
     resolver = tflm_resolver(model)
+    codes = {name: code for code, name in _enum_names("BuiltinOperator").items()}
+    resolver_codes = [codes[op] for op in model.opcodes()]
     arena, margin = tflm_arena(measured)
     library, includes = TFLM_LIBS[(board.pio_platform, board.pio_framework)]
     data = model.raw
@@ -218,6 +227,7 @@ def _tflm_files(model: Model, board: Board, name: str, measured: int, env: jinja
         "input": _io_values("INPUT", model.input_tensors()[0]),
         "output": _io_values("OUTPUT", model.output_tensors()[0]),
         "arena_bytes": arena, "layers": [op.opcode for op in model.operators], "resolver": resolver,
+        "resolver_codes": resolver_codes,
         "arena_note": (f"TFLM arena: {measured} B measured (smallest with which the TFLM host interpreter "
                        f"runs the model) + {margin} B margin ({TFLM_ARENA_MARGIN_PCT} %, at least "
                        f"{TFLM_ARENA_MARGIN_MIN} B) for optimized-kernel scratch"),
@@ -231,7 +241,8 @@ def _tflm_files(model: Model, board: Board, name: str, measured: int, env: jinja
     }
     info = {"arena_bytes": arena, "arena_measured_bytes": measured, "arena_margin_bytes": margin,
             "arena_source": "TFLM host interpreter (smallest working arena) + margin",
-            "resolver": resolver, "lib_deps": [library]}
+            "resolver": resolver, "resolver_ops": model.opcodes(), "resolver_codes": resolver_codes,
+            "lib_deps": [library]}
     return files, info
 
 
@@ -310,12 +321,30 @@ def generate_project(model: Model, board: Board, engine: str | None = None, *, s
         files["src/port/arduino/port.cpp"] = (fw / "ports" / "arduino" / "port.cpp").read_bytes()
         files["src/main.cpp"] = env.get_template("project/main.cpp.j2").render(banner_c=banner_c)
 
+    extra_options: list[str] = []
+    extra_flags: list[str] = []
+    esp32: dict[str, Any] | None = None
+    if engine == "tflm" and partitions.is_esp32(board):
+        # Model-only updates: the model gets its own flash partition (tinyml/build/partitions.py).
+        parts = partitions.layout(board, model.size)
+        files["partitions.csv"] = partitions.render_csv(parts, banner)
+        files["src/tinyml/model_check.c"] = (fw / "src" / "model_check.c").read_bytes()
+        extra_options.append("board_build.partitions = partitions.csv")
+        extra_flags.append("-DTINYML_MODEL_PARTITION")
+        chip, boot = partitions.CHIPS[board.arch]
+        model_part = partitions.model_partition(parts)
+        esp32 = {"chip": chip, "bootloader_offset": boot, "partition_table_offset": partitions.PARTITION_TABLE_OFFSET,
+                 "app_offset": next(p.offset for p in parts if p.type == "app"),
+                 "partitions": [p.to_dict() for p in parts],
+                 "model_partition": {"offset": model_part.offset, "size": model_part.size,
+                                     "header_bytes": partitions.HEADER_BYTES}}
+
     files["include/samples.h"] = env.get_template("project/samples.h.j2").render(
         banner_c=banner_c, samples_note=samples.note, input_dtype=tin.dtype, input_bytes=tin.nbytes,
         rows=_sample_rows(samples))
     files["platformio.ini"] = env.get_template("project/platformio.ini.j2").render(
         banner_line=banner, board=board, engine=engine, env_name=env_name(board), platform_spec=board.pio_platform,
-        lib_deps=info["lib_deps"], extra_build_flags=[])
+        lib_deps=info["lib_deps"], extra_build_flags=extra_flags, extra_options=extra_options)
     files["model.tflite"] = model.raw
     files[".gitignore"] = env.get_template("project/gitignore.j2").render()
 
@@ -326,7 +355,11 @@ def generate_project(model: Model, board: Board, engine: str | None = None, *, s
         "board": board.id, "engine": engine, "env": env_name(board), "virtual": board.virtual, "port": port,
         "arena_bytes": info["arena_bytes"],
         "arena": {k: v for k, v in info.items() if k.startswith("arena_")},
-        "tflm": {"resolver": info["resolver"], "lib_deps": info["lib_deps"]} if engine == "tflm" else None,
+        "tflm": {"resolver": info["resolver"], "resolver_ops": info["resolver_ops"],
+                 "resolver_codes": info["resolver_codes"], "lib_deps": info["lib_deps"],
+                 "io": {"input": _io_spec(tin), "output": _io_spec(model.output_tensors()[0])}}
+        if engine == "tflm" else None,
+        "esp32": esp32,
         "samples": {"count": int(len(samples.data)), "source": samples.note},
         "fit": fit,
     }
