@@ -5,11 +5,11 @@ shape and quantization; this graph has one branch per variant, each flattened an
 into the single output, so one comparison with the TFLM interpreter covers all of them:
 
 - CONV_2D: 1x1 (the pixel is the col), k*k*c with k*c % 4 == 0 and != 0, odd output channels,
-  SAME padding (zero taps), stride 2, dilation 2, two pixels per pass (k <= 320), one pixel per
-  pass (320 < k <= 640), the reference loop (k > 640);
+  SAME padding (zero taps), stride 2, dilation 2, two pixels per pass (k <= 576), one pixel per
+  pass (576 < k <= 1152), the reference loop (k > 1152);
 - DEPTHWISE_CONV_2D: 3-wide window (unrolled), 2x2 stride 2, dilation, channel counts with 4-, 2-
   and 1-channel tails, depth multiplier 2 (reference);
-- FULLY_CONNECTED: odd units, depth % 4 != 0, depth > 640 (reference), per-tensor weights;
+- FULLY_CONNECTED: odd units, depth % 4 != 0, depth > 1152 (reference), per-tensor weights;
 - requantization: the short path with the whole int8 range (SSAT) and with an activation bound
   (RELU6), and the general path (a multiplier > 1 gives a left shift).
 """
@@ -122,8 +122,9 @@ def variants_graph(seed: int = 0) -> tuple[bytes, list[str]]:
     x = gr.x
     gr.conv(x, shape, in_q, 7, (1, 1), act="NONE")                          # 1x1, odd out_c, SSAT
     gr.conv(x, shape, in_q, 6, (1, 1), act="RELU6", per_channel=False)      # activation bound
-    gr.conv(x, shape, in_q, 5, (3, 3), stride=2)                            # k = 324: one pixel per pass
-    gr.conv(x, shape, in_q, 3, (5, 5), padding="VALID")                     # k = 900: reference loop
+    gr.conv(x, shape, in_q, 5, (3, 3), stride=2)                            # k = 324: two pixels per pass
+    gr.conv(x, shape, in_q, 3, (5, 5), padding="VALID")                     # k = 900: one pixel per pass
+    gr.conv(x, shape, in_q, 2, (6, 6), padding="VALID")                     # k = 1296: reference loop
     gr.conv(x, shape, in_q, 3, (1, 1), big=True)                            # multiplier > 1: general requant
     gr.depthwise(x, shape, in_q, (3, 3))                                    # 3-wide window, 9 groups of 4
     gr.depthwise(x, shape, in_q, (2, 2), stride=2, padding="VALID", act="RELU6")

@@ -79,14 +79,6 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
                 x_base = in_b + ((iy0 + p->dilation_h * ky0) * p->in_w + ix0 + p->dilation_w * kx0) * ch;
                 w_base = p->filter + (ky0 * p->k_w + kx0) * ch;
 #ifdef TINYML_USE_DSP
-                for (; c + 4 <= ch; c += 4) {
-                    int32_t acc[4] = {0, 0, 0, 0};
-                    const int8_t *xr = x_base + c;
-                    const int8_t *wr = w_base + c;
-                    int32_t ky, kx;
-                    for (ky = nky; ky > 0; --ky, xr += y_step, wr += p->k_w * ch) {
-                        const int8_t *xp = xr;
-                        const int8_t *wp = wr;
 #define TINYML_DW_TAP4()                                                                          \
     do {                                                                                             \
         const uint32_t xv = tinyml_ld32(xp), wv = tinyml_ld32(wp);                                   \
@@ -100,19 +92,42 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
         xp += x_step;                                                                                \
         wp += ch;                                                                                    \
     } while (0)
-                        if (nkx == 3) { /* the common 3-wide window: no inner loop */
-                            TINYML_DW_TAP4();
-                            TINYML_DW_TAP4();
-                            TINYML_DW_TAP4();
-                            continue;
-                        }
+                if (nky == 3 && nkx == 3 && p->k_w == 3) {
+                    /* the whole 3x3 window is inside: nine taps, straight line */
+                    const int32_t x_row = y_step - 3 * x_step;
+                    for (; c + 4 <= ch; c += 4) {
+                        int32_t acc[4] = {0, 0, 0, 0};
+                        const int8_t *xp = x_base + c;
+                        const int8_t *wp = w_base + c;
+                        TINYML_DW_TAP4();
+                        TINYML_DW_TAP4();
+                        TINYML_DW_TAP4();
+                        xp += x_row;
+                        TINYML_DW_TAP4();
+                        TINYML_DW_TAP4();
+                        TINYML_DW_TAP4();
+                        xp += x_row;
+                        TINYML_DW_TAP4();
+                        TINYML_DW_TAP4();
+                        TINYML_DW_TAP4();
+                        dw_store(q, c, 4, acc, output, mode);
+                    }
+                }
+                for (; c + 4 <= ch; c += 4) {
+                    int32_t acc[4] = {0, 0, 0, 0};
+                    const int8_t *xr = x_base + c;
+                    const int8_t *wr = w_base + c;
+                    int32_t ky, kx;
+                    for (ky = nky; ky > 0; --ky, xr += y_step, wr += p->k_w * ch) {
+                        const int8_t *xp = xr;
+                        const int8_t *wp = wr;
                         for (kx = nkx; kx > 0; --kx) {
                             TINYML_DW_TAP4();
                         }
-#undef TINYML_DW_TAP4
                     }
                     dw_store(q, c, 4, acc, output, mode);
                 }
+#undef TINYML_DW_TAP4
 #else
                 for (; c + 2 <= ch; c += 2) {
                     int32_t acc[2] = {0, 0};
