@@ -48,6 +48,7 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
     const int32_t ch = p->in_c;
     const int32_t x_step = p->dilation_w * ch;
     const int32_t y_step = p->dilation_h * p->in_w * ch;
+    const int32_t x_span = p->dilation_w * (p->k_w - 1); /* window width - 1 */
     int32_t b, oy, ox;
 #ifdef TINYML_USE_DSP
     const uint32_t off2 = ((uint32_t)p->in_offset & 0xFFFFu) * 0x10001u;
@@ -68,11 +69,13 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
                 int32_t kx0 = 0, kx1 = p->k_w, c = 0, nky, nkx;
                 const int8_t *x_base;
                 const int8_t *w_base;
-                while (kx0 < kx1 && ix0 + p->dilation_w * kx0 < 0) {
-                    ++kx0;
-                }
-                while (kx1 > kx0 && ix0 + p->dilation_w * (kx1 - 1) >= p->in_w) {
-                    --kx1;
+                if (ix0 < 0 || ix0 + x_span >= p->in_w) { /* clip the window at the left / right edge */
+                    while (kx0 < kx1 && ix0 + p->dilation_w * kx0 < 0) {
+                        ++kx0;
+                    }
+                    while (kx1 > kx0 && ix0 + p->dilation_w * (kx1 - 1) >= p->in_w) {
+                        --kx1;
+                    }
                 }
                 nky = ky1 - ky0;
                 nkx = kx1 - kx0;
