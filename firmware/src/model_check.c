@@ -93,7 +93,8 @@ int tmc_check_tflite(const uint8_t *model, size_t size, const struct tmc_limits 
         snprintf(detail, n, "not a TFLite model (no TFL3 identifier)");
         return TMC_IDENTIFIER;
     }
-    size_t root = deref(&b, 0);
+    size_t root = rd_u32(&b, 0); /* the root table's offset from byte 0 */
+    if (root == 0 || root >= size) b.bad = 1;
     size_t codes = deref(&b, field(&b, root, 1));
     uint32_t ncodes = vec_len(&b, codes, 4);
     for (uint32_t i = 0; i < ncodes && !b.bad; i++) {

@@ -9,6 +9,7 @@ uses it (the bootloader sits at 0x1000 on the ESP32 and at 0x0 on the ESP32-S3).
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -51,5 +52,34 @@ def esptool_argv(board: Board, build_dir: Path, port: str, baud: int = BAUD) -> 
 
 def write_image(board: Board, build_dir: Path, port: str) -> list[str]:
     argv = esptool_argv(board, build_dir, port)
-    runner.run(argv, timeout=300, what="esptool write-flash")
+    run_esptool(argv, port)
     return argv
+
+
+def write_flash_argv(chip: str, port: str, images: list[tuple[int, Path]], baud: int = BAUD) -> list[str]:
+    """esptool's documented CLI for writing ``(offset, file)`` pairs. ``--chip`` makes esptool
+    read the chip id first and stop before writing when the board is another chip."""
+    argv = [sys.executable, "-m", "esptool", "--chip", chip, "--port", port, "--baud", str(baud),
+            "--before", "default-reset", "--after", "hard-reset", "write-flash", "-z"]
+    for offset, path in sorted(images):
+        argv += [hex(offset), str(path)]
+    return argv
+
+
+def run_esptool(argv: list[str], port: str, what: str = "esptool write-flash") -> None:
+    """Run esptool through the runner; its fatal error (wrong chip, no such port, no answer)
+    becomes one line instead of a traceback-like dump."""
+    try:
+        runner.run(argv, timeout=300, what=what)
+    except TinymlError as exc:
+        found = re.search(r"A fatal error occurred: (.+)", exc.message)
+        if not found:
+            raise
+        reason = found.group(1).strip()
+        if "not " in reason and "This chip is" in reason:
+            hint = "this port has another ESP32 variant: pass the matching --board (or bundle)"
+        elif "Could not open" in reason:
+            hint = "check the port name (tinyml ports lists the connected boards)"
+        else:
+            hint = "hold BOOT while pressing EN to enter the bootloader, check the cable, or lower the baud rate"
+        raise TinymlError(f"{what} failed on {port}: {reason}", hint=hint, kind=ErrorKind.TOOL) from exc

@@ -43,6 +43,11 @@ def generate(
 @app.command("build")
 def build(
     project: Path = typer.Argument(..., help="A project directory (from `tinyml generate`)."),
+    bundle: bool = typer.Option(False, "--bundle", help="Also write a firmware bundle (zip: images, manifest, "
+                                "flash offsets) for `tinyml flash --bundle`."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="The bundle's path (default DIR/DIR-BOARD-bundle.zip)."),
+    prebuilt: bool = typer.Option(False, "--prebuilt", help="With --bundle: zip the existing .pio/build images "
+                                  "without running PlatformIO (e.g. built on another machine)."),
     boards_dir: Path | None = BOARDS_DIR,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -50,6 +55,25 @@ def build(
     from tinyml.build.flash import build as do_build
     from tinyml.cli.output import print_json
 
+    if (out is not None or prebuilt) and not bundle:
+        from tinyml.errors import ErrorKind, TinymlError
+
+        raise TinymlError("--out and --prebuilt go with --bundle", hint="add --bundle", kind=ErrorKind.USAGE)
+    if bundle:
+        from tinyml.build.bundle import make_bundle
+
+        if not prebuilt:
+            do_build(project, boards_dir=boards_dir)
+        made = make_bundle(project, out, boards_dir=boards_dir)
+        if json_out:
+            print_json(made.to_dict())
+            return
+        typer.echo(f"wrote {made.path}: {made.info['board']}, {len(made.info['images'])} image(s)")
+        for e in made.info["images"]:
+            where = f"at {e['offset']:#x}" if e["offset"] is not None else ""
+            typer.echo(f"  {e['file']} {e['bytes']:,} B {where}".rstrip())
+        typer.echo(f"next: tinyml flash --bundle {made.path} --port PORT")
+        return
     res = do_build(project, boards_dir=boards_dir)
     if json_out:
         print_json(res.to_dict())
@@ -61,21 +85,47 @@ def build(
 
 @app.command("flash")
 def flash(
-    target: Path = typer.Argument(..., help="A project directory, or a .tflite model (with --board)."),
+    target: Path | None = typer.Argument(None, help="A project directory, or a .tflite model (with --board)."),
     board: str | None = typer.Option(None, "--board", "-b", help="Board id (needed for a model)."),
     port: str | None = typer.Option(None, "--port", "-p", help="Upload port (default: auto-detect; virtual: a free "
                                     "TCP port)."),
     engine: str | None = typer.Option(None, "--engine", "-e", help="aot or tflm, when flashing a model."),
     esptool: bool = typer.Option(False, "--esptool", help="ESP32: write the prebuilt image in .pio/build with "
                                  "esptool (no PlatformIO needed)."),
+    bundle: Path | None = typer.Option(None, "--bundle", help="Write a firmware bundle (from `tinyml build "
+                                       "--bundle`) without PlatformIO; virtual boards start from its ELF."),
+    model_only: bool = typer.Option(False, "--model-only", help="ESP32 + tflm: write just the model partition "
+                                    "with esptool (no rebuild)."),
+    model: Path | None = typer.Option(None, "--model", help="With --model-only: the new .tflite (checked against "
+                                      "the firmware's ops, I/O and arena first)."),
     boards_dir: Path | None = BOARDS_DIR,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Build if needed and upload; on a virtual board, start QEMU in the background."""
     from tinyml.build.flash import flash as do_flash
     from tinyml.cli.output import print_json
+    from tinyml.errors import ErrorKind, TinymlError
 
-    res = do_flash(target, board=board, port=port, engine=engine, boards_dir=boards_dir, use_esptool=esptool)
+    if model is not None and not model_only:
+        raise TinymlError("--model goes with --model-only", hint="add --model-only", kind=ErrorKind.USAGE)
+    if bundle is not None:
+        if target is not None or model_only or esptool:
+            raise TinymlError("--bundle takes no project, --model-only or --esptool",
+                              hint="tinyml flash --bundle FILE.zip --port PORT", kind=ErrorKind.USAGE)
+        from tinyml.build.bundle import flash_bundle
+
+        res = flash_bundle(bundle, port=port, board=board, boards_dir=boards_dir)
+    elif target is None:
+        raise TinymlError("nothing to flash", hint="tinyml flash DIR | MODEL.tflite --board B | --bundle FILE.zip",
+                          kind=ErrorKind.USAGE)
+    elif model_only:
+        if esptool:
+            raise TinymlError("--model-only already uses esptool", hint="drop --esptool", kind=ErrorKind.USAGE)
+        from tinyml.build.model_update import update_model
+
+        res = update_model(target, model_path=model, port=port, boards_dir=boards_dir)
+    else:
+        res = do_flash(target, board=board, port=port, engine=engine, boards_dir=boards_dir, use_esptool=esptool)
     if json_out:
         print_json(res.to_dict())
         return
