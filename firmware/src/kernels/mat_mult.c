@@ -119,23 +119,33 @@ static inline void dot_pair(const int8_t *f0, const int8_t *f1, const tinyml_col
     k &= 3;
 #else
     const int16_t *ta = col->h, *tb = col->h + k;
-    for (j = k >> 1; j > 0; --j) {
-        const int32_t x0 = ta[0], y0 = tb[0], x1 = ta[1], y1 = tb[1];
-        const int32_t w00 = f0[0], w10 = f1[0], w01 = f0[1], w11 = f1[1];
-        a0 += w00 * x0;
-        b0 += w00 * y0;
-        a1 += w10 * x0;
-        b1 += w10 * y0;
-        a0 += w01 * x1;
-        b0 += w01 * y1;
-        a1 += w11 * x1;
-        b1 += w11 * y1;
-        ta += 2;
-        tb += 2;
-        f0 += 2;
-        f1 += 2;
+    for (j = k >> 2; j > 0; --j) { /* 4 k per pass: the pointer updates once per 16 MACs */
+        int32_t x = ta[0], y = tb[0], w0 = f0[0], w1 = f1[0];
+        a0 += w0 * x;
+        b0 += w0 * y;
+        a1 += w1 * x;
+        b1 += w1 * y;
+        x = ta[1], y = tb[1], w0 = f0[1], w1 = f1[1];
+        a0 += w0 * x;
+        b0 += w0 * y;
+        a1 += w1 * x;
+        b1 += w1 * y;
+        x = ta[2], y = tb[2], w0 = f0[2], w1 = f1[2];
+        a0 += w0 * x;
+        b0 += w0 * y;
+        a1 += w1 * x;
+        b1 += w1 * y;
+        x = ta[3], y = tb[3], w0 = f0[3], w1 = f1[3];
+        a0 += w0 * x;
+        b0 += w0 * y;
+        a1 += w1 * x;
+        b1 += w1 * y;
+        ta += 4;
+        tb += 4;
+        f0 += 4;
+        f1 += 4;
     }
-    k &= 1;
+    k &= 3;
 #endif
     for (j = 0; j < k; ++j) {
         a0 += f0[j] * ta[j];
@@ -183,17 +193,24 @@ static inline void dot_one(const int8_t *f0, const int8_t *f1, const tinyml_col 
     k &= 3;
 #else
     const int16_t *ta = col->h;
-    for (j = k >> 1; j > 0; --j) {
-        const int32_t x0 = ta[0], x1 = ta[1];
-        a0 += f0[0] * x0;
-        a1 += f1[0] * x0;
-        a0 += f0[1] * x1;
-        a1 += f1[1] * x1;
-        ta += 2;
-        f0 += 2;
-        f1 += 2;
+    for (j = k >> 2; j > 0; --j) {
+        int32_t x = ta[0];
+        a0 += f0[0] * x;
+        a1 += f1[0] * x;
+        x = ta[1];
+        a0 += f0[1] * x;
+        a1 += f1[1] * x;
+        x = ta[2];
+        a0 += f0[2] * x;
+        a1 += f1[2] * x;
+        x = ta[3];
+        a0 += f0[3] * x;
+        a1 += f1[3] * x;
+        ta += 4;
+        f0 += 4;
+        f1 += 4;
     }
-    k &= 1;
+    k &= 3;
 #endif
     for (j = 0; j < k; ++j) {
         a0 += f0[j] * ta[j];
