@@ -92,6 +92,7 @@ def update_model(project: str | Path, *, model_path: str | Path | None = None, p
 
     chosen = port or autodetect(board.id)
     dest = root / ".tinyml" / "model.bin"
+    dest.parent.mkdir(exist_ok=True)
     write_file(dest, image)
     argv = write_flash_argv(str(esp.get("chip") or partitions.CHIPS[board.arch][0]), chosen,
                             [(int(part["offset"]), dest)])

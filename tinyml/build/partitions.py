@@ -7,7 +7,7 @@ app" table, app sized like the board's usable flash, then the model)::
     nvs       data nvs    0x9000    0x6000
     phy_init  data phy    0xf000    0x1000
     factory   app  factory 0x10000  0x140000   (board.flash_bytes, 64 KB multiple)
-    model     data 0x40   0x150000  model + headroom, 64 KB multiple
+    model     data 0x40   0x150000  model + headroom, 64 KB multiple, up to the flash chip's end
 
 The model partition is 64 KB aligned (one MMU page: ``esp_partition_mmap`` maps it without an
 offset and the mapped model is aligned far beyond TFLM's 16 bytes) and sized for the model plus
@@ -45,7 +45,7 @@ MODEL_LABEL = "model"
 PAGE = 0x10000  # 64 KB: flash MMU page
 SECTOR = 0x1000
 PARTITION_TABLE_OFFSET = 0x8000
-FLASH_BYTES = 0x400000  # 4 MB: every ESP32 board tinyml knows has at least this much
+FLASH_BYTES = 0x400000  # the flash chip when the board TOML has no flash_chip_bytes
 HEADROOM_MIN = 0x10000
 
 # board arch -> (esptool --chip, bootloader offset)
@@ -73,6 +73,10 @@ def _round_up(n: int, to: int) -> int:
     return (n + to - 1) // to * to
 
 
+def flash_chip_bytes(board: Board) -> int:
+    return int(board.extra.get("flash_chip_bytes", FLASH_BYTES))
+
+
 def model_partition_size(model_bytes: int) -> int:
     image = HEADER_BYTES + model_bytes
     return _round_up(max(2 * image, image + HEADROOM_MIN), PAGE)
@@ -89,9 +93,10 @@ def layout(board: Board, model_bytes: int) -> list[Partition]:
              Partition("factory", "app", "factory", 0x10000, app)]
     model_off = _round_up(0x10000 + app, PAGE)
     size = model_partition_size(model_bytes)
-    if model_off + size > FLASH_BYTES:
+    chip = flash_chip_bytes(board)
+    if model_off + size > chip:
         raise TinymlError(f"the model ({model_bytes:,} B) needs a {size:,} B partition, but only "
-                          f"{FLASH_BYTES - model_off:,} B of the 4 MB flash are left after the app",
+                          f"{max(chip - model_off, 0):,} B of the {chip // 0x100000} MB flash are left after the app",
                           hint="shrink the model, or use the aot engine (weights in the app)",
                           kind=ErrorKind.DOES_NOT_FIT)
     parts.append(Partition(MODEL_LABEL, "data", hex(MODEL_SUBTYPE), model_off, size))
