@@ -42,6 +42,36 @@ TINYML_INLINE void dw_store(const dw_quant q, int32_t c, int32_t n, const int32_
     }
 }
 
+/* dw_store for 4 channels with the accumulators in registers (no array in memory). */
+TINYML_INLINE int8_t dw_one(const dw_quant *q, int32_t c, int32_t acc, const int mode)
+{
+    const int32_t m = q->mult[c * q->qstep];
+    const int s = q->shift[c * q->qstep];
+    const int32_t v = acc + (q->bias ? q->bias[c] : 0);
+    int32_t y;
+    if (mode == 0) {
+        const int ls = s > 0 ? s : 0;
+        return tinyml_fast_requant(v, m, ls, ls - s, q->out_offset, q->act_min, q->act_max);
+    }
+    y = tinyml_requant_short(v, m, -s, INT32_C(1) << (-s - 1), q->out_offset);
+    if (mode == 2) {
+        return (int8_t)tinyml_sat8(y);
+    }
+    y = y < q->act_min ? q->act_min : y;
+    y = y > q->act_max ? q->act_max : y;
+    return (int8_t)y;
+}
+
+TINYML_INLINE void dw_store4(const dw_quant q, int32_t c, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+                             int8_t *out, const int mode)
+{
+    const int8_t r0 = dw_one(&q, c, a0, mode), r1 = dw_one(&q, c + 1, a1, mode);
+    const int8_t r2 = dw_one(&q, c + 2, a2, mode), r3 = dw_one(&q, c + 3, a3, mode);
+    /* one word store: the four results are adjacent (unaligned is fine on M3/M4/M7) */
+    tinyml_st32(out + c, (uint32_t)(uint8_t)r0 | ((uint32_t)(uint8_t)r1 << 8) | ((uint32_t)(uint8_t)r2 << 16) |
+                             ((uint32_t)(uint8_t)r3 << 24));
+}
+
 TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant q, const int8_t *input,
                            int8_t *output, const int mode)
 {
@@ -88,10 +118,10 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
         const uint32_t xe = tinyml_sadd16(tinyml_sxtb16(xv), off2);                                  \
         const uint32_t xo = tinyml_sadd16(tinyml_sxtb16_ror8(xv), off2);                             \
         const uint32_t we = tinyml_sxtb16(wv), wo = tinyml_sxtb16_ror8(wv);                          \
-        acc[0] = tinyml_smlabb(we, xe, acc[0]);                                                      \
-        acc[2] = tinyml_smlatt(we, xe, acc[2]);                                                      \
-        acc[1] = tinyml_smlabb(wo, xo, acc[1]);                                                      \
-        acc[3] = tinyml_smlatt(wo, xo, acc[3]);                                                      \
+        acc0 = tinyml_smlabb(we, xe, acc0);                                                          \
+        acc2 = tinyml_smlatt(we, xe, acc2);                                                          \
+        acc1 = tinyml_smlabb(wo, xo, acc1);                                                          \
+        acc3 = tinyml_smlatt(wo, xo, acc3);                                                          \
         xp += x_step;                                                                                \
         wp += ch;                                                                                    \
     } while (0)
@@ -99,7 +129,7 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
                     /* the whole 3x3 window is inside: nine taps, straight line */
                     const int32_t x_row = y_step - 3 * x_step;
                     for (; c + 4 <= ch; c += 4) {
-                        int32_t acc[4] = {0, 0, 0, 0};
+                        int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
                         const int8_t *xp = x_base + c;
                         const int8_t *wp = w_base + c;
                         TINYML_DW_TAP4();
@@ -113,11 +143,11 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
                         TINYML_DW_TAP4();
                         TINYML_DW_TAP4();
                         TINYML_DW_TAP4();
-                        dw_store(q, c, 4, acc, output, mode);
+                        dw_store4(q, c, acc0, acc1, acc2, acc3, output, mode);
                     }
                 }
                 for (; c + 4 <= ch; c += 4) {
-                    int32_t acc[4] = {0, 0, 0, 0};
+                    int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
                     const int8_t *xr = x_base + c;
                     const int8_t *wr = w_base + c;
                     int32_t ky, kx;
@@ -128,7 +158,7 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
                             TINYML_DW_TAP4();
                         }
                     }
-                    dw_store(q, c, 4, acc, output, mode);
+                    dw_store4(q, c, acc0, acc1, acc2, acc3, output, mode);
                 }
 #undef TINYML_DW_TAP4
 #else
