@@ -175,3 +175,62 @@ def test_glue_refuses_a_bad_partition_and_says_why(glue, zoo, tmp_path):
     res = _boot(exe, _part(d, arena=manifest["arena_bytes"] + 16), tmp_path)
     assert res["init"] != "0" and "arena" in res["detail"]
     assert res["sha256"] == manifest["model"]["sha256"]  # the refused model is not reported as running
+
+
+# --------------------------------------------------------------------------- what the runtime reports
+
+@pytest.fixture(scope="module")
+def dyn_device(tmp_path_factory) -> Path:
+    """The runtime on the host port with a fake engine using the tflm engine's dynamic-model API."""
+    fw = ROOT / "firmware"
+    exe = tmp_path_factory.mktemp("dyn") / "dyn-device"
+    srcs = [fw / "src" / "runtime.c", fw / "src" / "protocol.c", fw / "ports" / "host" / "port.c",
+            fw / "ports" / "host" / "main.c", HOST / "dyn" / "model_dyn.c"]
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-I", str(HOST / "dyn"),
+                    "-I", str(fw / "include"), "-I", str(ROOT / "tests" / "fixtures" / "fake_model"),
+                    *map(str, srcs), "-o", str(exe)], check=True)
+    return exe
+
+
+def _boot_frames(exe: Path, monkeypatch, **env: str) -> list:
+    import socket
+    import sys
+
+    from tinyml.serial.codec import Frame, parse_frame
+
+    sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "fake_model"))
+    from hostdev import HostDevice
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with HostDevice(exe, wait_for_client=True) as dev, socket.create_connection(("127.0.0.1", dev.port), 10) as s:
+        s.settimeout(10)
+        data = b""
+        while b"m-init-done" not in data:
+            chunk = s.recv(4096)
+            assert chunk, data
+            data += chunk
+    frames = [parse_frame(line.rstrip(b"\r")) for line in data.split(b"\n") if line.startswith(b"@")]
+    assert all(isinstance(f, Frame) for f in frames), frames
+    return frames
+
+
+def test_hello_reports_the_partition_model(dyn_device, monkeypatch):
+    from tinyml.serial.codec import parse_hello
+
+    frames = _boot_frames(dyn_device, monkeypatch, TINYML_TEST_SHA="ab" * 32, TINYML_TEST_INIT_DETAIL="")
+    hello = parse_hello(frames[0].payload)
+    assert (hello.model, hello.sha256, hello.fields["model_src"], hello.init_ok) == (
+        "digits-v2", "ab" * 32, "partition", True)
+    assert [f.type for f in frames] == ["H"]
+
+
+def test_refused_model_is_reported_with_its_reason(dyn_device, monkeypatch):
+    from tinyml.serial.codec import parse_ack, parse_hello
+
+    reason = "model partition refused: op 3 (BuiltinOperator) is not in the firmware's op resolver"
+    frames = _boot_frames(dyn_device, monkeypatch, TINYML_TEST_SHA="cd" * 32, TINYML_TEST_INIT_DETAIL=reason)
+    hello = parse_hello(frames[0].payload)
+    assert (hello.init_ok, hello.fields["model_src"]) == (False, "builtin")
+    ack = parse_ack(frames[1].payload)
+    assert (frames[1].type, ack.req, ack.code, ack.message) == ("A", 0xFFFF, 7, "tinyml_init failed: " + reason)
