@@ -185,8 +185,9 @@ typedef union {
 /* Put inputs src[0..count) (or zeros if src is NULL) of pixel i at positions k0.. of a col. */
 void tinyml_col_put(tinyml_col *col, int32_t n, int32_t k_total, int32_t i, int32_t k0, const int8_t *src,
                     int32_t count, int32_t in_offset);
-/* Sets a->short_requant for the layer (call once per kernel call). */
-void tinyml_mm_prepare(tinyml_mm_args *a);
+/* Sets a->short_requant for the layer (call once per kernel call) and returns it: tinyml_mm_s8
+ * needs it (layers that need the general requantization run the reference loops instead). */
+int tinyml_mm_prepare(tinyml_mm_args *a);
 /* out0[c] (and out1[c] when n == 2) = requant(filter[c] . col + bias[c]) for every c. */
 void tinyml_mm_s8(const tinyml_mm_args *a, const tinyml_col *col, int32_t n, int8_t *out0, int8_t *out1);
 

@@ -17,8 +17,9 @@ typedef struct {
     int32_t qstep, out_offset, act_min, act_max;
 } dw_quant;
 
-/* Requantize channels c .. c + n - 1 of one output pixel. mode as in mat_mult.c: 0 general,
- * 1 short requantization + clamp, 2 short + whole int8 range (SSAT); constant per call site. */
+/* Requantize channels c .. c + n - 1 of one output pixel with tinyml_requant_short. mode 1:
+ * clamp to [act_min, act_max]; 2: the whole int8 range (SSAT); constant per call site. (Layers
+ * that need the general requantization run the reference loop: tinyml_depthwise_conv_fast.) */
 TINYML_INLINE void dw_store(const dw_quant q, int32_t c, int32_t n, const int32_t *acc, int8_t *out, const int mode)
 {
     int32_t i;
@@ -26,19 +27,14 @@ TINYML_INLINE void dw_store(const dw_quant q, int32_t c, int32_t n, const int32_
         const int32_t m = q.mult[(c + i) * q.qstep];
         const int s = q.shift[(c + i) * q.qstep];
         const int32_t v = acc[i] + (q.bias ? q.bias[c + i] : 0);
-        if (mode == 0) {
-            const int ls = s > 0 ? s : 0, rs = ls - s;
-            out[c + i] = tinyml_fast_requant(v, m, ls, rs, q.out_offset, q.act_min, q.act_max);
+        int32_t y = tinyml_requant_short(v, m, -s, INT32_C(1) << (-s - 1), q.out_offset);
+        if (mode == 2) {
+            y = tinyml_sat8(y);
         } else {
-            int32_t y = tinyml_requant_short(v, m, -s, INT32_C(1) << (-s - 1), q.out_offset);
-            if (mode == 2) {
-                y = tinyml_sat8(y);
-            } else {
-                y = y < q.act_min ? q.act_min : y;
-                y = y > q.act_max ? q.act_max : y;
-            }
-            out[c + i] = (int8_t)y;
+            y = y < q.act_min ? q.act_min : y;
+            y = y > q.act_max ? q.act_max : y;
         }
+        out[c + i] = (int8_t)y;
     }
 }
 
@@ -48,12 +44,7 @@ TINYML_INLINE int8_t dw_one(const dw_quant *q, int32_t c, int32_t acc, const int
     const int32_t m = q->mult[c * q->qstep];
     const int s = q->shift[c * q->qstep];
     const int32_t v = acc + (q->bias ? q->bias[c] : 0);
-    int32_t y;
-    if (mode == 0) {
-        const int ls = s > 0 ? s : 0;
-        return tinyml_fast_requant(v, m, ls, ls - s, q->out_offset, q->act_min, q->act_max);
-    }
-    y = tinyml_requant_short(v, m, -s, INT32_C(1) << (-s - 1), q->out_offset);
+    int32_t y = tinyml_requant_short(v, m, -s, INT32_C(1) << (-s - 1), q->out_offset);
     if (mode == 2) {
         return (int8_t)tinyml_sat8(y);
     }
@@ -221,8 +212,11 @@ int tinyml_depthwise_conv_fast(const tinyml_depthwise_conv_params *p, const int8
     q.act_min = p->act_min;
     q.act_max = p->act_max;
     if (!tinyml_requant_plan(p->bias, p->shift, p->in_c, p->per_channel, taps * 255 * 128)) {
-        dw_body(p, q, input, output, 0);
-    } else if (p->act_min <= -128 && p->act_max >= 127) {
+        /* the general requantization (a multiplier > 1, huge biases): rare, so the reference
+         * loop rather than a third copy of this code (flash) */
+        return 0;
+    }
+    if (p->act_min <= -128 && p->act_max >= 127) {
         dw_body(p, q, input, output, 2);
     } else {
         dw_body(p, q, input, output, 1);

@@ -21,7 +21,9 @@ int tinyml_fully_connected_fast(const tinyml_fully_connected_params *p, const in
         a.out_offset = p->out_offset;
         a.act_min = p->act_min;
         a.act_max = p->act_max;
-        tinyml_mm_prepare(&a);
+        if (!tinyml_mm_prepare(&a)) {
+            return 0; /* the general requantization: the reference loop */
+        }
         for (b = 0; b < p->batches; ++b) {
             tinyml_col_put(&col, 1, p->depth, 0, 0, input + b * p->depth, p->depth, p->in_offset);
             tinyml_mm_s8(&a, &col, 1, output + b * p->units, NULL);

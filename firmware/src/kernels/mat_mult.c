@@ -26,11 +26,12 @@ int tinyml_requant_plan(const int32_t *bias, const int8_t *shift, int32_t channe
     return max_abs_acc >= 0 && max_abs_acc < (INT32_C(1) << 29) && max_abs_acc + max_bias < (INT32_C(1) << 29);
 }
 
-void tinyml_mm_prepare(tinyml_mm_args *a)
+int tinyml_mm_prepare(tinyml_mm_args *a)
 {
     /* |x + in_offset| <= 255, |w| <= 128 */
     a->short_requant = a->k <= (INT32_C(1) << 29) / (255 * 128) &&
                        tinyml_requant_plan(a->bias, a->shift, a->out_c, a->per_channel, a->k * 255 * 128);
+    return a->short_requant;
 }
 
 void tinyml_col_put(tinyml_col *col, int32_t n, int32_t k_total, int32_t i, int32_t k0, const int8_t *src,
@@ -220,23 +221,18 @@ static inline void dot_one(const int8_t *f0, const int8_t *f1, const tinyml_col 
     r[1] = a1;
 }
 
-/* One output value. mode 0: the general requantization; 1: tinyml_requant_short, clamp to
- * [lo, hi]; 2: tinyml_requant_short, the clamp is the whole int8 range (one SSAT). The mode is a
- * constant at every call site, so each mm_rows instance has one straight path. */
+/* One output value with tinyml_requant_short. mode 1: clamp to [lo, hi]; 2: the clamp is the
+ * whole int8 range (one SSAT). Constant at every call site: each mm_rows copy has one path.
+ * (Layers that need the general requantization never get here: tinyml_mm_prepare.) */
 TINYML_INLINE int8_t rq(int32_t acc, int32_t m, int s, int32_t off, int32_t lo, int32_t hi, const int mode)
 {
-    if (mode == 0) {
-        const int ls = s > 0 ? s : 0;
-        return tinyml_fast_requant(acc, m, ls, ls - s, off, lo, hi);
-    } else {
-        int32_t v = tinyml_requant_short(acc, m, -s, INT32_C(1) << (-s - 1), off);
-        if (mode == 2) {
-            return (int8_t)tinyml_sat8(v);
-        }
-        v = v < lo ? lo : v;
-        v = v > hi ? hi : v;
-        return (int8_t)v;
+    int32_t v = tinyml_requant_short(acc, m, -s, INT32_C(1) << (-s - 1), off);
+    if (mode == 2) {
+        return (int8_t)tinyml_sat8(v);
     }
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    return (int8_t)v;
 }
 
 TINYML_INLINE void mm_rows(const tinyml_mm_args *p, const tinyml_col *col, int32_t n, int8_t *out0, int8_t *out1,
@@ -278,9 +274,7 @@ TINYML_INLINE void mm_rows(const tinyml_mm_args *p, const tinyml_col *col, int32
 
 void tinyml_mm_s8(const tinyml_mm_args *p, const tinyml_col *col, int32_t n, int8_t *out0, int8_t *out1)
 {
-    if (!p->short_requant) {
-        mm_rows(p, col, n, out0, out1, 0);
-    } else if (p->act_min <= -128 && p->act_max >= 127) {
+    if (p->act_min <= -128 && p->act_max >= 127) {
         mm_rows(p, col, n, out0, out1, 2);
     } else {
         mm_rows(p, col, n, out0, out1, 1);
