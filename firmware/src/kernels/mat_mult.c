@@ -88,34 +88,42 @@ static inline void dot_pair(const int8_t *f0, const int8_t *f1, const tinyml_col
     const uint32_t *pc = col->w;
     const int16_t *ta = col->h + 4 * 2 * (k >> 2), *tb = ta + 4;
     if (k >> 2) {
-        /* 16 MACs in 19 instructions, 12 registers: GCC's own schedule spills accumulators. */
+        /* 16 MACs in 17 instructions plus the loop's 2 per 32 MACs (unrolled twice), 12 registers:
+         * GCC's own schedule spilled accumulators. An odd group count runs one body first. */
         const uint32_t *end = pc + 4 * (k >> 2);
         uint32_t w, we, x, y;
-        __asm__ volatile(
-            "1:\n\t"
-            "ldr %[w], [%[f0]], #4\n\t"
-            "sxtb16 %[we], %[w]\n\t"
-            "sxtb16 %[w], %[w], ror #8\n\t"
-            "ldrd %[x], %[y], [%[pc]]\n\t"
-            "smlad %[a0], %[we], %[x], %[a0]\n\t"
-            "smlad %[a0], %[w], %[y], %[a0]\n\t"
-            "ldrd %[x], %[y], [%[pc], #8]\n\t"
-            "smlad %[b0], %[we], %[x], %[b0]\n\t"
-            "smlad %[b0], %[w], %[y], %[b0]\n\t"
-            "ldr %[w], [%[f1]], #4\n\t"
-            "sxtb16 %[we], %[w]\n\t"
-            "sxtb16 %[w], %[w], ror #8\n\t"
-            "smlad %[b1], %[we], %[x], %[b1]\n\t"
-            "smlad %[b1], %[w], %[y], %[b1]\n\t"
-            "ldrd %[x], %[y], [%[pc]], #16\n\t"
-            "smlad %[a1], %[we], %[x], %[a1]\n\t"
-            "smlad %[a1], %[w], %[y], %[a1]\n\t"
-            "cmp %[pc], %[end]\n\t"
-            "bne 1b"
-            : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [pc] "+r"(pc), [f0] "+r"(f0),
-              [f1] "+r"(f1), [w] "=&r"(w), [we] "=&r"(we), [x] "=&r"(x), [y] "=&r"(y)
-            : [end] "r"(end)
-            : "cc", "memory");
+#define TINYML_MM_BODY                                    \
+        "ldr %[w], [%[f0]], #4\n\t"                       \
+        "sxtb16 %[we], %[w]\n\t"                          \
+        "sxtb16 %[w], %[w], ror #8\n\t"                   \
+        "ldrd %[x], %[y], [%[pc]]\n\t"                    \
+        "smlad %[a0], %[we], %[x], %[a0]\n\t"             \
+        "smlad %[a0], %[w], %[y], %[a0]\n\t"              \
+        "ldrd %[x], %[y], [%[pc], #8]\n\t"                \
+        "smlad %[b0], %[we], %[x], %[b0]\n\t"             \
+        "smlad %[b0], %[w], %[y], %[b0]\n\t"              \
+        "ldr %[w], [%[f1]], #4\n\t"                       \
+        "sxtb16 %[we], %[w]\n\t"                          \
+        "sxtb16 %[w], %[w], ror #8\n\t"                   \
+        "smlad %[b1], %[we], %[x], %[b1]\n\t"             \
+        "smlad %[b1], %[w], %[y], %[b1]\n\t"              \
+        "ldrd %[x], %[y], [%[pc]], #16\n\t"               \
+        "smlad %[a1], %[we], %[x], %[a1]\n\t"             \
+        "smlad %[a1], %[w], %[y], %[a1]\n\t"
+#define TINYML_MM_OPERANDS                                                                                \
+        : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [pc] "+r"(pc), [f0] "+r"(f0),       \
+          [f1] "+r"(f1), [w] "=&r"(w), [we] "=&r"(we), [x] "=&r"(x), [y] "=&r"(y)                           \
+        : [end] "r"(end)                                                                                  \
+        : "cc", "memory"
+        if ((k >> 2) & 1) {
+            __asm__ volatile(TINYML_MM_BODY TINYML_MM_OPERANDS);
+        }
+        if (pc != end) {
+            __asm__ volatile("1:\n\t" TINYML_MM_BODY TINYML_MM_BODY "cmp %[pc], %[end]\n\t"
+                             "bne 1b" TINYML_MM_OPERANDS);
+        }
+#undef TINYML_MM_BODY
+#undef TINYML_MM_OPERANDS
     }
     k &= 3;
 #else
@@ -239,35 +247,47 @@ TINYML_INLINE void mm_rows(const tinyml_mm_args *p, const tinyml_col *col, int32
                            const int mode)
 {
     /* Everything in locals: the int8 output stores may alias any memory, so fields read through
-     * p would be reloaded after every store. */
-    const int32_t k = p->k, out_c = p->out_c, qstep = p->per_channel ? 1 : 0;
+     * p would be reloaded after every store. Pointers walk; no index products in the loop. */
+    const int32_t k = p->k, out_c = p->out_c, qs = p->per_channel ? 1 : 0;
     const int32_t off = p->out_offset, lo = p->act_min, hi = p->act_max;
-    const int8_t *const filter = p->filter;
-    const int32_t *const bias = p->bias;
-    const int32_t *const mult = p->multiplier;
-    const int8_t *const shift = p->shift;
+    const int8_t *f = p->filter;
+    const int32_t *bias = p->bias;
+    const int32_t *mult = p->multiplier;
+    const int8_t *shift = p->shift;
     int32_t c;
-    for (c = 0; c < out_c; c += 2) {
-        const int32_t c1 = c + 1 < out_c ? c + 1 : c; /* an odd last row pairs with itself */
-        const int8_t *f0 = filter + c * k;
-        const int32_t m0 = mult[c * qstep], m1 = mult[c1 * qstep];
-        const int s0 = shift[c * qstep], s1 = shift[c1 * qstep];
-        const int32_t b0 = bias ? bias[c] : 0, b1 = bias ? bias[c1] : 0;
+    for (c = 0; c + 2 <= out_c; c += 2) {
+        const int32_t m0 = mult[0], m1 = mult[qs];
+        const int s0 = shift[0], s1 = shift[qs];
+        const int32_t b0 = bias ? bias[0] : 0, b1 = bias ? bias[1] : 0;
         int32_t r[4];
         if (n == 2) {
-            dot_pair(f0, filter + c1 * k, col, k, r);
+            dot_pair(f, f + k, col, k, r);
+            out0[c] = rq(r[0] + b0, m0, s0, off, lo, hi, mode);
+            out0[c + 1] = rq(r[1] + b1, m1, s1, off, lo, hi, mode);
+            out1[c] = rq(r[2] + b0, m0, s0, off, lo, hi, mode);
+            out1[c + 1] = rq(r[3] + b1, m1, s1, off, lo, hi, mode);
+        } else {
+            dot_one(f, f + k, col, k, r);
+            out0[c] = rq(r[0] + b0, m0, s0, off, lo, hi, mode);
+            out0[c + 1] = rq(r[1] + b1, m1, s1, off, lo, hi, mode);
+        }
+        f += 2 * k;
+        mult += 2 * qs;
+        shift += 2 * qs;
+        bias = bias ? bias + 2 : bias;
+    }
+    if (c < out_c) { /* an odd last row pairs with itself; its second results are dropped */
+        const int32_t m0 = mult[0];
+        const int s0 = shift[0];
+        const int32_t b0 = bias ? bias[0] : 0;
+        int32_t r[4];
+        if (n == 2) {
+            dot_pair(f, f, col, k, r);
             out0[c] = rq(r[0] + b0, m0, s0, off, lo, hi, mode);
             out1[c] = rq(r[2] + b0, m0, s0, off, lo, hi, mode);
-            if (c1 != c) {
-                out0[c1] = rq(r[1] + b1, m1, s1, off, lo, hi, mode);
-                out1[c1] = rq(r[3] + b1, m1, s1, off, lo, hi, mode);
-            }
         } else {
-            dot_one(f0, filter + c1 * k, col, k, r);
+            dot_one(f, f, col, k, r);
             out0[c] = rq(r[0] + b0, m0, s0, off, lo, hi, mode);
-            if (c1 != c) {
-                out0[c1] = rq(r[1] + b1, m1, s1, off, lo, hi, mode);
-            }
         }
     }
 }
