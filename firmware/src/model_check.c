@@ -152,10 +152,12 @@ static uint32_t le32(const uint8_t *p) {
 int tmc_check_partition(const uint8_t *part, size_t size, const struct tmc_limits *lim, struct tmc_result *res) {
     memset(res, 0, sizeof *res);
     if (size < TMC_HEADER_BYTES || memcmp(part, "TMLM", 4) != 0) {
+        /* Erased, or left over from another partition table (an OTA slot used to live here): no
+         * model was written, so the built-in one runs. */
         int erased = size >= 4 && part[0] == 0xFF && part[1] == 0xFF && part[2] == 0xFF && part[3] == 0xFF;
         snprintf(res->detail, sizeof res->detail, erased ? "model partition is empty"
-                                                         : "model partition has no tinyml header");
-        return res->status = erased ? TMC_EMPTY : TMC_HEADER;
+                                                         : "model partition holds no tinyml model");
+        return res->status = TMC_EMPTY;
     }
     if (le32(part + 4) != 1u || le32(part + 8) != TMC_HEADER_BYTES) {
         snprintf(res->detail, sizeof res->detail, "model partition format %lu is not 1",

@@ -77,6 +77,9 @@ def test_refusals_name_the_reason(checker, zoo, tmp_path):
     assert res["status"] == "9" and "5000 B arena" in res["detail"] and "4096" in res["detail"]
     # erased partition: the caller falls back to its built-in model
     assert _run(checker, b"\xff" * 4096, tmp_path, in_b, out_b, 4096, _ops(d))["status"] == "1"
+    # ... and so does data from an earlier partition table (no TMLM magic)
+    res = _run(checker, d.raw + bytes(4096), tmp_path, in_b, out_b, 4096, _ops(d))
+    assert res["status"] == "1" and "no tinyml model" in res["detail"]
     # torn write: the CRC catches one flipped byte in the model
     bad = bytearray(ok)
     bad[partitions.HEADER_BYTES + 200] ^= 0x01

@@ -116,6 +116,15 @@ def test_generated_project_declares_its_partition_table(projects):
     assert (m["esp32"]["chip"], m["esp32"]["bootloader_offset"]) == ("esp32", 0x1000)
     assert (_manifest(projects["s3"])["esp32"]["chip"], _manifest(projects["s3"])["esp32"]["bootloader_offset"]) == (
         "esp32s3", 0)
+    assert "extra_scripts = post:model_partition.py" in ini
+    # the PlatformIO extra script (stdlib only) writes the same partition image tinyml does
+    import runpy
+
+    script = runpy.run_path(str(p / "model_partition.py"))
+    assert script["env"] is None
+    from tinyml.build.bundle import project_model_image
+
+    assert script["model_image"](str(p)) == (mp.offset, project_model_image(p, m))
     aot = projects["aot"]
     assert not (aot / "partitions.csv").exists() and _manifest(aot)["esp32"] is None
     assert "partitions" not in (aot / "platformio.ini").read_text()

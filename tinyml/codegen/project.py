@@ -329,7 +329,9 @@ def generate_project(model: Model, board: Board, engine: str | None = None, *, s
         parts = partitions.layout(board, model.size)
         files["partitions.csv"] = partitions.render_csv(parts, banner)
         files["src/tinyml/model_check.c"] = (fw / "src" / "model_check.c").read_bytes()
+        files["model_partition.py"] = (resource_dir("templates") / "project" / "model_partition.py").read_bytes()
         extra_options.append("board_build.partitions = partitions.csv")
+        extra_options.append("extra_scripts = post:model_partition.py")
         extra_flags.append("-DTINYML_MODEL_PARTITION")
         chip, boot = partitions.CHIPS[board.arch]
         model_part = partitions.model_partition(parts)

@@ -17,8 +17,8 @@ extern "C" {
 
 enum tmc_status {
     TMC_OK = 0,
-    TMC_EMPTY = 1,      /* erased partition (no magic): the caller uses its built-in model */
-    TMC_HEADER = 2,     /* wrong magic/version/header size */
+    TMC_EMPTY = 1,      /* no "TMLM" magic (erased or foreign data): the caller uses its built-in model */
+    TMC_HEADER = 2,     /* a tinyml header of another format version or size */
     TMC_TRUNCATED = 3,  /* the header's length runs past the partition */
     TMC_CRC = 4,        /* CRC-32 mismatch: torn or partial write */
     TMC_IDENTIFIER = 5, /* not a TFLite flatbuffer ("TFL3") */
