@@ -6,7 +6,7 @@ build, flash a virtual board, stream results) append steps to ``STEPS`` or pass 
 ``run_demo``; a step reads what earlier steps left in ``ctx.artifacts``:
 
 - ``keras``: Path of model.keras, ``rep`` / ``val``: Paths of rep.npz / val.npz (step "train")
-- ``tflite``: Path of model.tflite, ``quantize_report``: QuantizeReport (step "quantize")
+- ``tflite``: Path of sine.tflite, ``quantize_report``: QuantizeReport (step "quantize")
 - ``inspect_report``: InspectReport (step "inspect")
 - ``c_files``: list of Paths (step "convert")
 - ``host_run``: HostRun of the TFLM interpreter on val.npz (step "run")
@@ -80,7 +80,8 @@ def step_train(ctx: DemoContext) -> list[str]:
 def step_quantize(ctx: DemoContext) -> list[str]:
     from tinyml.model.quantize import quantize_file
 
-    out = ctx.workdir / "model.tflite"
+    # The file stem becomes the model name the firmware reports ("model sine (sha)").
+    out = ctx.workdir / "sine.tflite"
     report = quantize_file(ctx.artifacts["keras"], ctx.artifacts["rep"], out, val_path=ctx.artifacts["val"])
     from tinyml.model.tflite import load
 

@@ -61,7 +61,8 @@ def test_demo_end_to_end_reusing_the_trained_model(run_cli, tmp_path, tmp_path_f
     # the firmware half: built, flashed on QEMU, streamed results equal the host interpreter's
     assert re.search(r"all \d+ results computed on the emulated CPU equal the TFLM host interpreter's", out)
     assert "virtual board stopped" in out and (wd / "firmware" / "tinyml.json").is_file()
-    for f in ("model.tflite", "rep.npz", "val.npz", "c/model_data.h", "c/model_data.c"):
+    assert "device: model sine (" in out  # the banner names the model after its .tflite
+    for f in ("sine.tflite", "rep.npz", "val.npz", "c/model_data.h", "c/model_data.c"):
         assert (wd / f).is_file(), f
     m = re.search(r"held-out RMSE: float ([0-9.]+), int8 ([0-9.]+)", out)
     assert m and float(m.group(2)) <= 1.1 * float(m.group(1))

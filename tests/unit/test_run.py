@@ -105,7 +105,7 @@ def test_quantize_input_rounds_half_away_from_zero():
     (["run", "{int8}", "--input", "x.npy", "--engine", "tvm"], ErrorKind.USAGE, ["unknown engine 'tvm'"]),
     (["run", "{int8}", "--input", "x.npy", "-o", "nodir/y.npy"], ErrorKind.OUTPUT, ["does not exist"]),
     (["run", "{int8}", "--input", "x.npy", "-o", "y.txt"], ErrorKind.USAGE, [".npy"]),
-    (["run", "{custom}", "--input", "f.npy"], ErrorKind.UNSUPPORTED, ["cannot run this model"]),
+    (["run", "{custom}", "--input", "f.npy"], ErrorKind.UNSUPPORTED, ["TFLite Micro has no kernel for"]),
     (["run", "{batch2}", "--input", "x.npy"], ErrorKind.UNSUPPORTED, ["(2, 16)", "batch of 1"]),
 ])
 def test_errors(run_cli, tmp_path, models, args, kind, words):

@@ -229,8 +229,9 @@ def check_installed(project: Path) -> None:
     missing = missing_dependencies(project)
     if not missing or registry_reachable():
         return
+    are = "is" if len(missing) == 1 else "are"
     raise TinymlError(
-        f"PlatformIO needs {', '.join(missing)}, which are not installed, and the registry "
+        f"PlatformIO needs {', '.join(missing)}, which {are} not installed, and the registry "
         f"({REGISTRY_HOST}) is unreachable",
         hint=f"on a machine with network run: {install_command(project)} (then copy {core_dir()} here)",
         kind=ErrorKind.OFFLINE)

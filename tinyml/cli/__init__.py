@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    if rv == 130:
+        # Typer turns Ctrl-C inside a command into a silent return of 130: say so.
+        typer.echo("interrupted", err=True)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

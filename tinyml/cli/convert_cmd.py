@@ -12,7 +12,8 @@ from tinyml.cli import app
 @app.command("convert")
 def convert(
     model: Path = typer.Argument(..., help="The .tflite model."),
-    out: Path = typer.Option(Path("."), "--out", "-o", help="Directory for model_data.h/.c (created if needed)."),
+    out: Path = typer.Option(Path("."), "--out", "--output", "-o",
+                           help="Directory for model_data.h/.c (created if needed)."),
     name: str = typer.Option("g_model", "--name", help="C symbol of the array; its length is <name>_len."),
 ) -> None:
     """Write the model as a C array: model_data.h and model_data.c (other files in DIR are kept)."""

@@ -73,7 +73,7 @@ def monitor(
 @app.command("validate")
 def validate(
     project: Path | None = typer.Argument(None, help="Project directory (model.tflite, .tinyml/port)."),
-    data: Path = typer.Option(..., "--data", help="Validation data: .npz with x (and y labels) or .npy."),
+    data: Path = typer.Option(..., "--data", "-d", help="Validation data: .npz with x (and y labels) or .npy."),
     port: str | None = typer.Option(None, "--port", "-p", help="Serial port (default: the project's)."),
     model: Path | None = typer.Option(None, "--model", help="Reference .tflite (default: DIR/model.tflite)."),
     report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report here."),

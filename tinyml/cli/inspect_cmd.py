@@ -71,7 +71,7 @@ def inspect(
     model: Path = typer.Argument(..., help="The .tflite model."),
     board: str | None = typer.Option(None, "--board", "-b", help="Check the int8 model against this board."),
     boards_dir: Path | None = typer.Option(None, "--boards-dir", help="Extra directory of board TOML files."),
-    engine: str | None = typer.Option(None, "--engine", help="aot or tflm (default: the board's first engine)."),
+    engine: str | None = typer.Option(None, "--engine", "-e", help="aot or tflm (default: the board's first engine)."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     no_arena: bool = typer.Option(False, "--no-arena", help="Skip the TFLM arena measurement."),
 ) -> None:

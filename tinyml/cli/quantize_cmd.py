@@ -43,7 +43,7 @@ def print_quantize_report(report: Any) -> None:
 def quantize(
     model: Path = typer.Argument(..., help="Keras model (.keras / .h5) or SavedModel directory."),
     data: Path = typer.Option(..., "--data", "-d", help="Representative inputs: .npz with array x, or .npy."),
-    output: Path = typer.Option(..., "--output", "-o", help="Where to write the int8 .tflite."),
+    output: Path = typer.Option(..., "--output", "--out", "-o", help="Where to write the int8 .tflite."),
     val: Path | None = typer.Option(None, "--val", help="Held-out .npz with x and y (int labels or float targets)."),
     float_io: bool = typer.Option(False, "--float-io", help="Keep float32 input/output (QUANTIZE/DEQUANTIZE ops)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),

@@ -47,7 +47,7 @@ def print_run(result: Any) -> None:
 def run(
     model: Path = typer.Argument(..., help="The .tflite model."),
     input: Path = typer.Option(..., "--input", "-i", help="Samples: .npy, or .npz with array x."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Save the raw outputs as .npy."),
+    output: Path | None = typer.Option(None, "--output", "--out", "-o", help="Save the raw outputs as .npy."),
     engine: str = typer.Option("tflm", "--engine", "-e", help="tflm (TFLite Micro interpreter) or aot."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:

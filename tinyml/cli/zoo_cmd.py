@@ -12,7 +12,8 @@ from tinyml.cli import app
 @app.command("zoo")
 def zoo(
     name: str | None = typer.Argument(None, help="Model to write; without it, list the zoo."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Where to write it (default NAME.tflite)."),
+    output: Path | None = typer.Option(None, "--output", "--out", "-o",
+                                       help="Where to write it (default NAME.tflite)."),
     float_io: bool = typer.Option(False, "--float-io", help="Keep float32 input/output (QUANTIZE/DEQUANTIZE ops)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
 ) -> None:

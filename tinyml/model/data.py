@@ -7,6 +7,7 @@ involved and what to pass instead.
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ def load_data(path: str | Path, *, what: str = "data") -> Dataset:
         # allow_pickle=False: data files must never execute code on load.
         loaded = np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise TinymlError(f"{what} file {p} is not a readable .npz or .npy file ({_why(exc)})", hint=SAVE_HINT,
+        raise TinymlError(f"{what} file {p} is not a readable .npz or .npy file ({_why(exc, p)})", hint=SAVE_HINT,
                           kind=ErrorKind.INPUT) from exc
     if isinstance(loaded, np.ndarray):
         x, y = loaded, None
@@ -61,7 +62,13 @@ def load_data(path: str | Path, *, what: str = "data") -> Dataset:
     return Dataset(_check_numeric(x, "x", p, what), None if y is None else _check_y(x, y, p, what), p)
 
 
-def _why(exc: BaseException) -> str:
+def _why(exc: BaseException, path: Path | None = None) -> str:
+    if path is not None and "pickled" in str(exc):
+        # numpy's word for "no .npy/.npz header" is an allow_pickle hint, which misleads here
+        with contextlib.suppress(OSError), path.open("rb") as f:
+            head = f.read(6)
+            if not (head.startswith(b"\x93NUMPY") or head.startswith(b"PK")):
+                return "it has no numpy header: neither an np.save .npy nor an np.savez .npz"
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text[:120]
 

@@ -102,8 +102,12 @@ def run_reference(model_bytes: bytes, x: np.ndarray, *, timeout: float = 600.0) 
     (N, *output_shape[1:]) in the output dtype.
     """
     from tinyml import runner
+    from tinyml.model.analysis import TFLM_RESOLVER, unsupported_ops_error
 
     model = tflite.parse(bytes(model_bytes))
+    missing = [op for op in model.opcodes() if op not in TFLM_RESOLVER]
+    if missing:  # name the op instead of TFLM's "allocation failed" after trying a 1 GB arena
+        raise unsupported_ops_error(missing)
     _, tout = _single_io(model)
     arr = prepare_input(model, x)
     with tempfile.TemporaryDirectory(prefix="tinyml-ref-") as tmp:

@@ -259,6 +259,7 @@ class DeviceClient:
     def hello(self, timeout: float | None = None, attempts: int = 3) -> codec.Hello:
         """Ask for the hello banner (retrying: the first bytes after a port open may be lost)."""
         err: TinymlError | None = None
+        start = time.monotonic()
         for _ in range(attempts):
             seq = self.send(codec.HELLO)
 
@@ -277,6 +278,10 @@ class DeviceClient:
             except TinymlError as exc:
                 err = exc
         assert err is not None
+        if attempts > 1 and "did not answer" in err.message:
+            # the user waited for all the tries, not one: say how long in total
+            raise TinymlError(f"{self.url} did not answer the hello request ({attempts} tries in "
+                              f"{time.monotonic() - start:.1f} s)", hint=err.hint, kind=err.kind)
         raise err
 
     def _check_input(self, x: bytes) -> None:

@@ -39,9 +39,14 @@ STRATEGIES: list[tuple[str, Callable[[Buffer], tuple[int, ...]], str]] = [
 
 
 def unsupported(model: Model, op: Operator, reason: str) -> TinymlError:
+    from tinyml.model.analysis import TFLM_RESOLVER
+
+    # Suggest TFLM only when it has the op: otherwise neither engine can run the model.
+    hint = ("use --engine tflm" if op.opcode in TFLM_RESOLVER else
+            f"TFLite Micro has no {op.opcode} kernel either: replace that layer, or re-export with builtin "
+            "int8 ops only (TFLITE_BUILTINS_INT8)")
     return TinymlError(f"the aot engine cannot compile op #{op.index} {op.opcode} "
-                       f"(of {len(model.operators)} ops): {reason}",
-                       hint="use --engine tflm", kind=ErrorKind.UNSUPPORTED)
+                       f"(of {len(model.operators)} ops): {reason}", hint=hint, kind=ErrorKind.UNSUPPORTED)
 
 
 def spec_for(model: Model, op: Operator) -> OpSpec:
