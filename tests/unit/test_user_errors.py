@@ -186,3 +186,17 @@ def test_help_of_every_command_reads_cleanly(run_cli):
         r = run_cli(cmd, "--help")
         assert r.returncode == 0 and "Traceback" not in r.stderr, cmd
         assert f"Usage: tinyml {cmd}" in r.stdout, cmd
+
+
+@pytest.mark.parametrize("cmd", [["validate", "proj", "--data", "val.npz"], ["monitor", "proj", "--count", "1"]])
+def test_virtual_board_not_running_says_flash_it_not_plug_it_in(run_cli, tmp_path, cmd):
+    # before: "no serial port with the USB id of board 'qemu-mps2-an386'; plug the board in"
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "model.tflite").write_bytes(fc_model(4, 2))
+    (proj / "tinyml.json").write_text('{"board": "qemu-mps2-an386"}')
+    np.savez(tmp_path / "val.npz", x=np.zeros((2, 4), np.int8))
+    r = run_cli(*cmd)
+    _clean(r, ErrorKind.DEVICE)
+    assert "virtual board qemu-mps2-an386" in r.stderr and "is not running" in r.stderr
+    assert "tinyml flash" in r.stderr and "plug" not in r.stderr

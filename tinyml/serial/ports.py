@@ -111,5 +111,19 @@ def resolve_port(project: Path | None, port: str | None) -> str:
             text = recorded.read_text().strip()
             if text:
                 return text
-        return autodetect(project_board(project))
+        board_id = project_board(project)
+        if board_id is not None and _is_virtual(board_id):
+            # no USB id to look for: the emulator is simply not running (never flashed, or stopped)
+            raise TinymlError(f"the virtual board {board_id} of {project} is not running",
+                              hint=f"start it with: tinyml flash {project}", kind=ErrorKind.DEVICE)
+        return autodetect(board_id)
     return autodetect(None)
+
+
+def _is_virtual(board_id: str) -> bool:
+    from tinyml.boards import get_board
+
+    try:
+        return bool(get_board(board_id).virtual)
+    except TinymlError:  # a board this tinyml does not know: treat it as real
+        return False
