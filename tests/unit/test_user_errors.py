@@ -200,3 +200,14 @@ def test_virtual_board_not_running_says_flash_it_not_plug_it_in(run_cli, tmp_pat
     _clean(r, ErrorKind.DEVICE)
     assert "virtual board qemu-mps2-an386" in r.stderr and "is not running" in r.stderr
     assert "tinyml flash" in r.stderr and "plug" not in r.stderr
+
+
+@pytest.mark.parametrize("args", [["validate"], ["run", "m.tflite"], ["inspect"], ["inspect", "m.tflite", "--foo"],
+                                  ["run", "m.tflite", "--input"], ["monitor", "--count", "abc"], ["nosuchcmd"],
+                                  ["generate", "m.tflite"]])
+def test_usage_errors_are_exit_2_without_traceback(run_cli, args):
+    # before: Typer >= 0.2x raises its vendored click's exceptions, which main() did not catch:
+    # every missing option, unknown option or bad value was a traceback and exit 1
+    r = run_cli(*args)
+    assert r.returncode == EXIT_CODES[ErrorKind.USAGE], (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and "Error: " in r.stderr, r.stderr

@@ -69,27 +69,53 @@ def print_error(err: TinymlError) -> None:
         typer.echo(f"hint: {err.hint}", err=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    import click
+def _parser_exceptions() -> tuple[tuple[type[BaseException], ...], ...]:
+    """(abort, exit, usage error) classes of click and of the click copy newer Typer vendors
+    (typer._click: other classes, so `except click.ClickException` alone let usage errors through
+    as tracebacks)."""
+    abort: list[type[BaseException]] = []
+    exits: list[type[BaseException]] = []
+    usage: list[type[BaseException]] = []
+    try:
+        import click
 
+        abort.append(click.exceptions.Abort)
+        exits.append(click.exceptions.Exit)
+        usage.append(click.ClickException)
+    except ImportError:
+        pass
+    try:
+        from typer import _click as vendored  # type: ignore[attr-defined,unused-ignore]
+        from typer import exceptions as typer_exceptions  # type: ignore[attr-defined,unused-ignore]
+
+        abort.append(typer_exceptions.Abort)
+        exits.append(typer_exceptions.Exit)
+        usage.append(vendored.exceptions.ClickException)
+    except (ImportError, AttributeError):
+        pass
+    return tuple(abort), tuple(exits), tuple(usage)
+
+
+def main(argv: list[str] | None = None) -> int:
     _register()
     command = typer.main.get_command(app)
+    abort, exits, usage = _parser_exceptions()
     try:
         rv = command.main(args=argv, prog_name="tinyml", standalone_mode=False)
     except TinymlError as err:
         print_error(err)
         sys.exit(err.exit_code)
-    except click.exceptions.Abort:
+    except abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except exits as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except usage as exc:
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(getattr(exc, "exit_code", 2))
     if rv == 130:
         # Typer turns Ctrl-C inside a command into a silent return of 130: say so.
         typer.echo("interrupted", err=True)
