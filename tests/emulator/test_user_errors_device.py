@@ -107,3 +107,11 @@ def test_emulator_gone_for_good_monitor_keeps_trying_and_ctrl_c_gives_the_summar
     assert "lost the connection" in err and "Traceback" not in err, err
     summary = json.loads(out)
     assert summary["interrupted"] is True and summary["results"] > 0
+
+
+def test_monitor_summary_names_the_model_the_device_runs(env, board):
+    # off a terminal there is no live view: the summary is all a script sees of the device
+    _start(env, board["project"])
+    r = _cli(env, "monitor", str(board["project"]), "--count", "3", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "model fc (" in r.stdout and "board qemu-mps2-an386" in r.stdout, r.stdout  # fc.tflite -> "fc"

@@ -59,8 +59,11 @@ def monitor(
         print_json(summary.to_dict())
         return
     lat = summary.latency_us
+    h = mon.hello  # which model the device said it runs (the live view is not shown off a terminal)
+    device = f"model {h.model} ({h.sha256[:12]}), engine {h.engine}, board {h.board}" if h is not None else "-"
     print_table("monitor summary", ["what", "value"], [
-        ["port", summary.port], ["results", summary.results], ["seconds", f"{summary.seconds:.1f}"],
+        ["port", summary.port], ["device", device], ["results", summary.results],
+        ["seconds", f"{summary.seconds:.1f}"],
         ["rate", f"{summary.rate:.1f}/s"],
         ["latency us (min/median/max)", f"{lat['min']:.0f} / {lat['median']:.0f} / {lat['max']:.0f}" if lat else "-"],
         ["lost / corrupt / out-of-order", f"{summary.lost} / {summary.corrupt} / {summary.out_of_order}"],
