@@ -34,6 +34,11 @@ def _check_parent(path: Path) -> None:
                           kind=ErrorKind.OUTPUT)
 
 
+def check_destination(path: str | os.PathLike[str]) -> None:
+    """Fail before a long run (a device validation) if ``path`` could not be written afterwards."""
+    _check_parent(Path(path))
+
+
 def _put(path: Path, content: Content) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(content, str):

@@ -211,3 +211,15 @@ def test_usage_errors_are_exit_2_without_traceback(run_cli, args):
     r = run_cli(*args)
     assert r.returncode == EXIT_CODES[ErrorKind.USAGE], (r.returncode, r.stderr)
     assert "Traceback" not in r.stderr and "Error: " in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("opt", ["--report", "--json"])
+def test_validate_checks_its_output_paths_before_talking_to_the_device(run_cli, tmp_path, silent_device, opt):
+    # before: the whole data set ran on the device, then writing the report failed
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "model.tflite").write_bytes(fc_model(4, 2))
+    np.savez(tmp_path / "val.npz", x=np.zeros((2, 4), np.int8))
+    r = run_cli("validate", "proj", "--data", "val.npz", "--port", silent_device, opt, "nodir/out.file")
+    _clean(r, ErrorKind.OUTPUT)  # not DEVICE: the silent device was never asked
+    assert "nodir does not exist" in r.stderr

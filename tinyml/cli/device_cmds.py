@@ -96,8 +96,11 @@ def validate(
     from tinyml.cli.output import print_json, print_table
     from tinyml.errors import ErrorKind, TinymlError
     from tinyml.serial.validate import summary_rows, validate_project
-    from tinyml.writer import write_file
+    from tinyml.writer import check_destination, write_file
 
+    for dest in (report, json_path):
+        if dest is not None and str(dest) != "-":
+            check_destination(dest)  # before the device run, not after it
     if sys.stderr.isatty():
         from rich.progress import Progress
 
