@@ -161,13 +161,15 @@ def test_glue_uses_the_partition_model_and_reports_it(glue, zoo, tmp_path):
     d = load(zoo["digits"])
     res = _boot(exe, _part(d, arena=manifest["arena_bytes"], name="digits-v2"), tmp_path)
     assert (res["init"], res["source"], res["name"], res["sha256"]) == ("0", "partition", "digits-v2", d.sha256)
+    assert int(res["mapped"]) == partitions.HEADER_BYTES + d.size  # not the whole partition
 
 
 def test_glue_falls_back_to_the_built_in_model(glue, zoo, tmp_path):
     exe, manifest = glue
-    for part in (None, b"\xff" * 0x20000):  # no partition table entry / erased partition
+    for part in (None, b"\xff" * 0x20000, bytes(range(256)) * 512):  # no entry / erased / foreign data
         res = _boot(exe, part, tmp_path)
         assert (res["init"], res["source"], res["sha256"]) == ("0", "builtin", manifest["model"]["sha256"])
+        assert res["mapped"] == "0"
 
 
 def test_glue_refuses_a_bad_partition_and_says_why(glue, zoo, tmp_path):

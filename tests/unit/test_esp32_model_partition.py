@@ -171,6 +171,7 @@ def test_model_only_writes_the_partition_with_the_exact_esptool_command(projects
     image = p / ".tinyml" / "model.bin"
     assert calls == [_esptool_argv("esp32", "/dev/ttyUSB0", [(m["esp32"]["model_partition"]["offset"], image)])]
     assert res.command == calls[0]
+    assert (p / ".tinyml" / "port").read_text().strip() == "/dev/ttyUSB0"
     hdr = partitions.parse_model_image(image.read_bytes())
     nm = load(new)
     assert (hdr["name"], hdr["sha256"], hdr["model_bytes"]) == ("digits_v2", nm.sha256, nm.size)

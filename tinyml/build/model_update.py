@@ -97,4 +97,5 @@ def update_model(project: str | Path, *, model_path: str | Path | None = None, p
     argv = write_flash_argv(str(esp.get("chip") or partitions.CHIPS[board.arch][0]), chosen,
                             [(int(part["offset"]), dest)])
     run_esptool(argv, chosen, what="esptool write-flash (model partition)")
+    (root / ".tinyml" / "port").write_text(chosen + "\n", encoding="utf-8")  # for `tinyml monitor DIR`
     return FlashResult(root, board.id, False, chosen, command=argv)

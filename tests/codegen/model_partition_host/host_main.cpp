@@ -25,17 +25,26 @@ extern "C" const esp_partition_t *esp_partition_find_first(esp_partition_type_t,
     return &part;
 }
 
+size_t mapped_bytes = 0;
+
+extern "C" esp_err_t esp_partition_read(const esp_partition_t *p, size_t offset, void *dst, size_t size) {
+    if (p != &part || offset + size > part.size) return ESP_FAIL;
+    memcpy(dst, part_data + offset, size);
+    return ESP_OK;
+}
+
 extern "C" esp_err_t esp_partition_mmap(const esp_partition_t *p, size_t offset, size_t size,
                                         spi_flash_mmap_memory_t, const void **out, spi_flash_mmap_handle_t *h) {
     if (p != &part || offset + size > part.size) return ESP_FAIL;
     *out = part_data + offset;
+    mapped_bytes = size;
     *h = 1;
     return ESP_OK;
 }
 
 int main(void) {
     int rc = tinyml_init();
-    printf("init=%d\nsource=%s\nname=%s\nsha256=%s\ndetail=%s\n", rc, tinyml_model_source(), tinyml_model_name(),
-           tinyml_model_sha256(), tinyml_init_detail());
+    printf("init=%d\nsource=%s\nname=%s\nsha256=%s\ndetail=%s\nmapped=%lu\n", rc, tinyml_model_source(),
+           tinyml_model_name(), tinyml_model_sha256(), tinyml_init_detail(), (unsigned long)mapped_bytes);
     return 0;
 }
