@@ -4,6 +4,7 @@ command, missing port) and ESP32 firmware bundles (layout, determinism, esptool 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -311,3 +312,48 @@ def test_bundle_needs_a_build(run_cli, projects, tmp_path):
     assert r.returncode == EXIT_CODES[ErrorKind.USAGE]
     r = run_cli("flash")
     assert r.returncode == EXIT_CODES[ErrorKind.USAGE] and "nothing to flash" in r.stderr
+
+
+def _board_project(root: Path, board: str, images: dict[str, bytes]) -> Path:
+    build = root / ".pio" / "build" / board
+    build.mkdir(parents=True)
+    (root / "platformio.ini").write_text(f"[env:{board}]\nplatform = x\nboard = {board}\n")
+    (root / "tinyml.json").write_text(json.dumps({"board": board, "engine": "aot", "model": {"name": "m"}}))
+    for name, data in images.items():
+        (build / name).write_bytes(data)
+    return root
+
+
+def test_uno_bundle_is_written_with_avrdude(tmp_path, monkeypatch):
+    """A fake avrdude on PATH records its argv: the documented command, with the bundle's hex."""
+    from tinyml.build.bundle import flash_bundle, make_bundle
+
+    monkeypatch.setenv("TINYML_CACHE", str(tmp_path / "cache"))
+    hexdata = b":00000001FF\n"
+    proj = _board_project(tmp_path / "uno", "uno", {"firmware.hex": hexdata, "firmware.elf": b"\x7fELF"})
+    bundle = make_bundle(proj, tmp_path / "uno.zip")
+    assert bundle.info["avrdude_command"] == ("avrdude -p atmega328p -c arduino -b 115200 -D -P PORT "
+                                              "-U flash:w:images/firmware.hex:i")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "avrdude.args"
+    (bindir / "avrdude").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {log}\n")
+    (bindir / "avrdude").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    res = flash_bundle(bundle.path, port="/dev/ttyACM0")
+    hexfile = res.project / "images" / "firmware.hex"
+    assert log.read_text().splitlines() == ["-p", "atmega328p", "-c", "arduino", "-b", "115200", "-D", "-P",
+                                            "/dev/ttyACM0", "-U", f"flash:w:{hexfile}:i"]
+    assert hexfile.read_bytes() == hexdata
+
+
+def test_bundle_for_a_board_without_a_writer_says_so(tmp_path, monkeypatch):
+    from tinyml.build.bundle import flash_bundle, make_bundle
+
+    monkeypatch.setenv("TINYML_CACHE", str(tmp_path / "cache"))
+    proj = _board_project(tmp_path / "nano", "nano33ble", {"firmware.bin": b"\0" * 64, "firmware.elf": b"\x7fELF"})
+    bundle = make_bundle(proj, tmp_path / "nano.zip")
+    assert [e["file"] for e in bundle.info["images"]] == ["images/firmware.elf", "images/firmware.bin"]
+    with pytest.raises(TinymlError) as exc:
+        flash_bundle(bundle.path, port="/dev/ttyACM0")
+    assert exc.value.kind == ErrorKind.UNSUPPORTED and "images" in (exc.value.hint or "")
