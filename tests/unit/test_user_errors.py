@@ -223,3 +223,11 @@ def test_validate_checks_its_output_paths_before_talking_to_the_device(run_cli, 
     r = run_cli("validate", "proj", "--data", "val.npz", "--port", silent_device, opt, "nodir/out.file")
     _clean(r, ErrorKind.OUTPUT)  # not DEVICE: the silent device was never asked
     assert "nodir does not exist" in r.stderr
+
+
+def test_inspect_with_a_board_calls_a_typo_engine_unknown(run_cli, tmp_path):
+    # before: "board uno does not support the foo engine" (exit 4), as if foo were a real engine
+    (tmp_path / "m.tflite").write_bytes(fc_model(4, 2))
+    r = run_cli("inspect", "m.tflite", "--board", "uno", "--engine", "foo", "--no-arena")
+    _clean(r, ErrorKind.USAGE)
+    assert "unknown engine 'foo'" in r.stderr

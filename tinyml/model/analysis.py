@@ -375,6 +375,9 @@ def inspect_model(path: str | Path, *, board: str | None = None, boards_dir: str
 
     model = load(path)
     target = None
+    if engine is not None and engine not in RUNTIME_FLASH:  # a typo, with or without --board
+        raise TinymlError(f"unknown engine '{engine}'", hint=f"engines: {', '.join(RUNTIME_FLASH)}",
+                          kind=ErrorKind.USAGE)
     if board is not None:
         from tinyml.boards import get_board
 
@@ -384,9 +387,6 @@ def inspect_model(path: str | Path, *, board: str | None = None, boards_dir: str
             raise TinymlError(f"board {target.id} does not support the {engine} engine",
                               hint=f"its engines: {', '.join(target.engines)}", kind=ErrorKind.UNSUPPORTED)
         checks.require_int8(model)
-    elif engine is not None and engine not in RUNTIME_FLASH:
-        raise TinymlError(f"unknown engine '{engine}'", hint=f"engines: {', '.join(RUNTIME_FLASH)}",
-                          kind=ErrorKind.USAGE)
     report = analyze(model)
     if measure and not report.unsupported_ops and (target is None or engine == "tflm"):
         from tinyml.model.arena import measure_arena
