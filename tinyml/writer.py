@@ -24,6 +24,12 @@ def _umask() -> int:
     return mask
 
 
+def _check_not_dir(path: Path) -> None:
+    if path.is_dir():
+        raise TinymlError(f"{path} is a directory", hint="pass a file path (a name inside that directory)",
+                          kind=ErrorKind.OUTPUT)
+
+
 def _check_parent(path: Path) -> None:
     parent = path.parent
     if not parent.exists():
@@ -36,6 +42,7 @@ def _check_parent(path: Path) -> None:
 
 def check_destination(path: str | os.PathLike[str]) -> None:
     """Fail before a long run (a device validation) if ``path`` could not be written afterwards."""
+    _check_not_dir(Path(path))
     _check_parent(Path(path))
 
 
@@ -52,6 +59,7 @@ def _put(path: Path, content: Content) -> None:
 def write_file(path: str | os.PathLike[str], content: Content) -> Path:
     """Write one file atomically (temp file in the same directory, then rename)."""
     dest = Path(path)
+    _check_not_dir(dest)
     _check_parent(dest)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)

@@ -204,7 +204,7 @@ def export(name: str, output: str | os.PathLike[str] | None = None, *, float_io:
     """Write the zoo model ``name`` as an int8 .tflite to ``output`` (default ``<name>.tflite``);
     refuses to overwrite an existing file unless ``force``. Returns the path written."""
     _entry(name)
-    from tinyml.writer import write_file
+    from tinyml.writer import check_destination, write_file
 
     dest = Path(output) if output is not None else Path(f"{name}.tflite")
     if dest.exists() and not force:
@@ -213,6 +213,7 @@ def export(name: str, output: str | os.PathLike[str] | None = None, *, float_io:
     if not dest.parent.is_dir():
         raise TinymlError(f"directory {dest.parent} does not exist", hint="create it first or choose another -o",
                           kind=ErrorKind.OUTPUT)
+    check_destination(dest)  # a directory, a read-only one: before converting, not after
     data = quantized(name, cache_dir if cache_dir is not None else default_cache_dir(), float_io=float_io)
     return write_file(dest, data)
 

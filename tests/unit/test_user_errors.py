@@ -231,3 +231,18 @@ def test_inspect_with_a_board_calls_a_typo_engine_unknown(run_cli, tmp_path):
     r = run_cli("inspect", "m.tflite", "--board", "uno", "--engine", "foo", "--no-arena")
     _clean(r, ErrorKind.USAGE)
     assert "unknown engine 'foo'" in r.stderr
+
+
+def test_a_directory_as_output_file_is_refused_with_a_hint(run_cli, tmp_path, silent_device):
+    (tmp_path / "adir").mkdir()
+    # an empty cache: refused before the (TensorFlow) conversion, which would take seconds
+    r = run_cli("zoo", "sine", "-o", "adir", "--force", env={"TINYML_CACHE": str(tmp_path / "cache")})
+    _clean(r, ErrorKind.OUTPUT)  # before: converted, then "cannot write adir: Is a directory" with no hint
+    assert "adir is a directory" in r.stderr and not (tmp_path / "cache" / "zoo").exists()
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "model.tflite").write_bytes(fc_model(4, 2))
+    np.savez(tmp_path / "val.npz", x=np.zeros((2, 4), np.int8))
+    r = run_cli("validate", "proj", "--data", "val.npz", "--port", silent_device, "--report", "adir")
+    _clean(r, ErrorKind.OUTPUT)  # refused before the device run
+    assert "adir is a directory" in r.stderr
