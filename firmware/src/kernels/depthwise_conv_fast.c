@@ -38,29 +38,30 @@ TINYML_INLINE void dw_store(const dw_quant q, int32_t c, int32_t n, const int32_
     }
 }
 
-/* dw_store for 4 channels with the accumulators in registers (no array in memory). */
-TINYML_INLINE int8_t dw_one(const dw_quant *q, int32_t c, int32_t acc, const int mode)
+/* dw_store for 4 channels with the accumulators in registers (no array in memory), one output at a
+ * time: computing all four before storing spilled registers. q is passed by value: a local whose
+ * address is not taken cannot alias the int8 stores, so its fields stay in registers. */
+TINYML_INLINE int8_t dw_one(const dw_quant q, int32_t c, int32_t acc, const int mode)
 {
-    const int32_t m = q->mult[c * q->qstep];
-    const int s = q->shift[c * q->qstep];
-    const int32_t v = acc + (q->bias ? q->bias[c] : 0);
-    int32_t y = tinyml_requant_short(v, m, -s, INT32_C(1) << (-s - 1), q->out_offset);
+    const int32_t m = q.mult[c * q.qstep];
+    const int s = q.shift[c * q.qstep];
+    const int32_t v = acc + (q.bias ? q.bias[c] : 0);
+    int32_t y = tinyml_requant_short(v, m, -s, INT32_C(1) << (-s - 1), q.out_offset);
     if (mode == 2) {
         return (int8_t)tinyml_sat8(y);
     }
-    y = y < q->act_min ? q->act_min : y;
-    y = y > q->act_max ? q->act_max : y;
+    y = y < q.act_min ? q.act_min : y;
+    y = y > q.act_max ? q.act_max : y;
     return (int8_t)y;
 }
 
 TINYML_INLINE void dw_store4(const dw_quant q, int32_t c, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
                              int8_t *out, const int mode)
 {
-    const int8_t r0 = dw_one(&q, c, a0, mode), r1 = dw_one(&q, c + 1, a1, mode);
-    const int8_t r2 = dw_one(&q, c + 2, a2, mode), r3 = dw_one(&q, c + 3, a3, mode);
-    /* one word store: the four results are adjacent (unaligned is fine on M3/M4/M7) */
-    tinyml_st32(out + c, (uint32_t)(uint8_t)r0 | ((uint32_t)(uint8_t)r1 << 8) | ((uint32_t)(uint8_t)r2 << 16) |
-                             ((uint32_t)(uint8_t)r3 << 24));
+    out[c] = dw_one(q, c, a0, mode);
+    out[c + 1] = dw_one(q, c + 1, a1, mode);
+    out[c + 2] = dw_one(q, c + 2, a2, mode);
+    out[c + 3] = dw_one(q, c + 3, a3, mode);
 }
 
 TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant q, const int8_t *input,
