@@ -60,6 +60,10 @@ def project_board(project: Path, boards_dir: str | Path | None = None) -> Board 
 
 
 def _check_project_dir(project: Path) -> Path:
+    if project.is_file():
+        raise TinymlError(f"{project} is a file, not a project directory",
+                          hint="pass the directory `tinyml generate` wrote (or `tinyml flash MODEL.tflite --board B`)",
+                          kind=ErrorKind.INPUT)
     if not project.is_dir():
         raise TinymlError(f"project directory {project} does not exist",
                           hint="generate one with: tinyml generate MODEL.tflite --board BOARD -o DIR",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import typer
@@ -29,8 +30,10 @@ def print_table(title: str | None, columns: list[str], rows: list[list[Any]]) ->
     from rich.table import Table
 
     table = Table(title=title, show_lines=False)
-    for c in columns:
-        table.add_column(c, overflow="fold")
+    for i, c in enumerate(columns):
+        # The first column is an id users copy: never break it across lines.
+        table.add_column(c, overflow="fold", no_wrap=i == 0)
     for r in rows:
         table.add_row(*[str(x) for x in r])
-    Console().print(table)
+    # Piped output has no terminal width: do not fold tables into rich's 80-column default.
+    Console(width=None if sys.stdout.isatty() else 160).print(table)

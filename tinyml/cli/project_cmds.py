@@ -19,6 +19,8 @@ def generate(
     out: Path | None = typer.Option(None, "--out", "-o", help="Project directory (default ./MODEL-BOARD)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing project directory."),
     samples: Path | None = typer.Option(None, "--samples", help=".npz/.npy whose x the device streams."),
+    name: str | None = typer.Option(None, "--name", help="Model name in the device banner (default: the file "
+                                    "stem, or its folder for a generic stem like model.tflite)."),
     boards_dir: Path | None = BOARDS_DIR,
     json_out: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
@@ -27,7 +29,7 @@ def generate(
     from tinyml.codegen.project import create_project
 
     dest, manifest = create_project(model, board, out, engine=engine, force=force, samples_path=samples,
-                                    boards_dir=boards_dir)
+                                    boards_dir=boards_dir, name=name)
     if json_out:
         print_json({"project": str(dest), **manifest})
         return

@@ -71,6 +71,22 @@ def banner_text(model: Model, board: Board, engine: str) -> str:
             f"sha256 {model.sha256}. Do not edit: regenerate it.")
 
 
+# File stems that say nothing about the model: the folder names it instead (examples/sine/model.tflite).
+GENERIC_STEMS = {"model", "model_int8", "model_float_io", "int8", "quantized"}
+
+
+def model_name(model_path: str | Path, name: str | None = None) -> str:
+    """The name the device reports in its banner: ``name`` if given, else the file stem, else its folder."""
+    if name is None:
+        path = Path(model_path).resolve()
+        name = path.parent.name if path.stem in GENERIC_STEMS and path.parent.name else path.stem
+    clean = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:32]
+    if not clean:
+        raise TinymlError(f"model name {name!r} has no usable characters", hint="pass --name with letters or digits",
+                          kind=ErrorKind.USAGE)
+    return clean
+
+
 def env_name(board: Board) -> str:
     return board.id
 
@@ -121,7 +137,7 @@ def check_fit(model: Model, board: Board, engine: str, arena_bytes: int) -> dict
     if engine == "aot":
         # The planner's arena is exact for aot: use it rather than the estimate.
         fit.arena_bytes = arena_bytes
-        fit.arena_source = "exact (aot memory planner)"
+        fit.arena_source = "aot memory planner, exact"
         fit.notes = [n for n in fit.notes if "arena" not in n]
         fit.ram_used_bytes = arena_bytes + board.ram_reserved_bytes
         fit.ram_margin_bytes = board.ram_bytes - fit.ram_used_bytes
@@ -388,7 +404,7 @@ def read_manifest(project: Path) -> dict[str, Any]:
 
 def create_project(model_path: str | Path, board_id: str, out: str | Path | None = None, *, engine: str | None = None,
                    force: bool = False, samples_path: str | Path | None = None,
-                   boards_dir: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+                   boards_dir: str | Path | None = None, name: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Load the model and board, generate the project and write it (the ``tinyml generate`` call).
 
     Returns the project directory and its manifest. ``out`` defaults to ``./<model>-<board>``.
@@ -400,7 +416,7 @@ def create_project(model_path: str | Path, board_id: str, out: str | Path | None
     board = get_board(board_id, boards_dir)
     check_engine(board, engine)
     model = load(model_path)
-    name = Path(model_path).stem
+    name = model_name(model_path, name)
     samples = None
     if samples_path is not None:
         from tinyml.model.data import load_data

@@ -95,7 +95,8 @@ def profile_project(project: Path | None, port: str | None = None, *, model_path
     else:
         x = np.zeros(tin.shape[1:], dtype=np.float32).tobytes()
     with DeviceClient.open(url, timeout=timeout) as client:
-        hello = client.hello()
+        # --timeout is for one (possibly long) inference; a silent device must fail as fast as in monitor.
+        hello = client.hello(timeout=min(timeout, 6.0))
         if hello.sha256 and hello.sha256 != model.sha256:
             raise TinymlError("the device runs a different model than " + str(path),
                               hint="flash this project first (tinyml build + tinyml flash)", kind=ErrorKind.DEVICE)
