@@ -10,6 +10,8 @@ into the single output, so one comparison with the TFLM interpreter covers all o
 - DEPTHWISE_CONV_2D: 3-wide window (unrolled), 2x2 stride 2, dilation, channel counts with 4-, 2-
   and 1-channel tails, depth multiplier 2 (reference);
 - FULLY_CONNECTED: odd units, depth % 4 != 0, depth > 1152 (reference), per-tensor weights;
+- ADD: same shapes (tables + short output rescale) with and without an activation, x + x, and
+  a broadcast operand (reference loop);
 - requantization: the short path with the whole int8 range (SSAT) and with an activation bound
   (RELU6), and the general path (a multiplier > 1 gives a left shift).
 """
@@ -98,6 +100,11 @@ class _Graph:
         g.op("FULLY_CONNECTED", [flat, wt, self.bias(units, src_q[0], ws)], [y], fused_activation_function=act)
         self.flatten(y, units, f"FULLY_CONNECTED {depth}->{units} {act} pc={per_channel}")
 
+    def add(self, a: int, b: int, shape: tuple[int, ...], act: str = "NONE") -> None:
+        y = self.g.tensor(shape, scale=self.out_q[0], zero_point=self.out_q[1])
+        self.g.op("ADD", [a, b], [y], fused_activation_function=act)
+        self.flatten(y, int(np.prod(shape)), f"ADD {shape} {act}")
+
     def build(self) -> bytes:
         # TFLM's CONCATENATION takes at most 10 inputs: concatenate in groups, then the groups
         parts = []
@@ -141,4 +148,9 @@ def variants_graph(seed: int = 0) -> tuple[bytes, list[str]]:
     gr.fc(t7, 6 * 7 * 7, mid_q, 9)                                          # depth 294 (% 4 = 2), odd units
     gr.fc(t2, 6 * 7 * 2, mid_q, 4, act="RELU6", per_channel=False)
     gr.fc(x, 6 * 7 * 36, in_q, 3)                                           # depth 1512: reference loop
+    gr.add(t7, gr.conv(x, shape, in_q, 7, (1, 1), out_q=in_q, flatten=False)[0], s7)  # two scales
+    gr.add(t2, t2, s2, act="RELU6")                                         # x + x, activation bound
+    c7 = gr.g.tensor((1, 1, 1, 7), data=gr.rng.integers(-128, 128, size=(1, 1, 1, 7)).astype(np.int8), scale=0.04,
+                     zero_point=10)
+    gr.add(t7, c7, s7)                                                      # broadcast: reference loop
     return gr.build(), gr.names
