@@ -33,12 +33,36 @@ static int8_t add_one(int32_t a, int32_t b, const tinyml_add_params *p)
 #define ADD_TABLE_SCALE 1
 #endif
 
+/* t[(uint8_t)v] for every int8 v (indexed by the raw byte: one LDRB, no sign fix-up). */
 static void add_table(int32_t *t, int32_t offset, int32_t multiplier, int32_t shift, int32_t left_shift)
 {
     int32_t v;
     for (v = -128; v < 128; ++v) {
         const int32_t x = (int32_t)((uint32_t)(offset + v) << left_shift);
-        t[v + 128] = ADD_TABLE_SCALE * fx_rdbpot(fx_srdhm(x, multiplier), (int)-shift);
+        t[(uint8_t)v] = ADD_TABLE_SCALE * fx_rdbpot(fx_srdhm(x, multiplier), (int)-shift);
+    }
+}
+
+/* The element loop. `bias` = half + (output offset << rso): adding a multiple of 2^rso before
+ * the floor shift equals adding the offset after it. `clamp`: a constant at each call (the
+ * activation is narrower than [-128, 127]), so each copy has only the clamps it needs. */
+TINYML_INLINE void add_loop(const int32_t *t1, const int32_t *t2, const uint8_t *a, const uint8_t *b, int8_t *out,
+                            int8_t *end, int32_t mo, int rso, int32_t bias, int32_t lo, int32_t hi, int clamp)
+{
+    while (out != end) {
+        const int32_t s = t1[*a++] + t2[*b++];
+#ifdef TINYML_USE_DSP
+        int32_t y;
+        __asm__("smmulr %0, %1, %2" : "=r"(y) : "r"(s), "r"(mo));
+#else
+        const int32_t y = (int32_t)(((int64_t)s * mo + (INT64_C(1) << 30)) >> 31);
+#endif
+        int32_t v = tinyml_sat8((y + bias + (y >> 31)) >> rso);
+        if (clamp) {
+            v = v < lo ? lo : v;
+            v = v > hi ? hi : v;
+        }
+        *out++ = (int8_t)v;
     }
 }
 
@@ -47,27 +71,21 @@ static int add_fast(const tinyml_add_params *p, const int8_t *a, const int8_t *b
     int32_t t1[256], t2[256];
     const int32_t mo = p->output_multiplier, out_off = p->output_offset, lo = p->act_min, hi = p->act_max;
     const int rso = (int)-p->output_shift;
-    int32_t halfo, i;
+    int32_t bias;
+    /* rso <= 21 keeps |out_off << rso| <= 2^28, so y + bias cannot overflow (|y| < 2^29.6). */
     if (p->left_shift != 20 || p->input1_shift > 0 || p->input2_shift > 0 || p->input1_multiplier < 0 ||
-        p->input2_multiplier < 0 || mo < 0 || rso < 1 || rso > 31 || p->input1_offset < -255 ||
-        p->input1_offset > 255 || p->input2_offset < -255 || p->input2_offset > 255) {
+        p->input2_multiplier < 0 || mo < 0 || rso < 1 || rso > 21 || p->input1_offset < -255 ||
+        p->input1_offset > 255 || p->input2_offset < -255 || p->input2_offset > 255 || out_off < -128 ||
+        out_off > 128 || lo < -128 || hi > 127) {
         return 0;
     }
     add_table(t1, p->input1_offset, p->input1_multiplier, p->input1_shift, p->left_shift);
     add_table(t2, p->input2_offset, p->input2_multiplier, p->input2_shift, p->left_shift);
-    halfo = (int32_t)(UINT32_C(1) << (rso - 1));
-    for (i = 0; i < p->size; ++i) {
-        const int32_t s = t1[a[i] + 128] + t2[b[i] + 128];
-#ifdef TINYML_USE_DSP
-        int32_t y;
-        __asm__("smmulr %0, %1, %2" : "=r"(y) : "r"(s), "r"(mo));
-#else
-        const int32_t y = (int32_t)(((int64_t)s * mo + (INT64_C(1) << 30)) >> 31);
-#endif
-        int32_t v = ((y + halfo + (y >> 31)) >> rso) + out_off;
-        v = v < lo ? lo : v;
-        v = v > hi ? hi : v;
-        out[i] = (int8_t)v;
+    bias = (int32_t)(UINT32_C(1) << (rso - 1)) + (int32_t)((uint32_t)out_off << rso);
+    if (lo == -128 && hi == 127) {
+        add_loop(t1, t2, (const uint8_t *)a, (const uint8_t *)b, out, out + p->size, mo, rso, bias, lo, hi, 0);
+    } else {
+        add_loop(t1, t2, (const uint8_t *)a, (const uint8_t *)b, out, out + p->size, mo, rso, bias, lo, hi, 1);
     }
     return 1;
 }
