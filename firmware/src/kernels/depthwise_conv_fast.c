@@ -3,9 +3,9 @@
  * Depth multiplier 1. Per output pixel the window is clipped to the image once; then for each
  * group of channels (4 with DSP: SXTB16 + SADD16 + SMLABB/SMLATT; 2 in portable C) the
  * accumulators stay in registers over the valid taps, walking input and filter by whole pixels,
- * and the group is requantized at once (3x3 windows wholly inside the image with DSP: the input
- * offset folded into a per-channel bias, see dw_body). Output pixels are written in order (row streaming, see
- * kernels.h, stays valid). */
+ * and the group is requantized at once (3x3 windows wholly inside the image: the input
+ * offset folded into a per-channel bias, see dw_body). Output pixels are written in order (row
+ * streaming, see kernels.h, stays valid). */
 #include "tinyml/kernels.h"
 #include "tinyml/kernels_fast.h"
 
@@ -65,13 +65,12 @@ TINYML_INLINE void dw_store4(const dw_quant q, int32_t c, int32_t a0, int32_t a1
     out[c + 3] = dw_one(q, c + 3, a3, mode);
 }
 
-/* bias_full (DSP, 3x3 filters, else NULL): bias[c] + in_offset * (sum of channel c's nine weights).
+/* bias_full (3x3 filters, else NULL): bias[c] + in_offset * (sum of channel c's nine weights).
  * A window wholly inside the image then accumulates w * x without the offset and adds bias_full:
- * the same integer as before (so the same requantization), two SADD16 fewer per tap. */
+ * the same integer as before (so the same requantization), two SADD16 (DSP) or two adds (portable) fewer per tap. */
 TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant q, const int32_t *bias_full,
                            const int8_t *input, int8_t *output, const int mode)
 {
-    (void)bias_full; /* used by the DSP path only */
     const int32_t ch = p->in_c;
     const int32_t x_step = p->dilation_w * ch;
     const int32_t y_step = p->dilation_h * p->in_w * ch;
@@ -206,6 +205,30 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
                 }
 #undef TINYML_DW_TAP4
 #else
+                if (nky == 3 && nkx == 3 && bias_full != NULL) {
+                    /* the whole 3x3 window is inside, the offset folded into bias_full */
+                    dw_quant qf = q;
+                    qf.bias = bias_full;
+                    for (; c + 2 <= ch; c += 2) {
+                        int32_t acc[2] = {0, 0};
+                        const int8_t *xr = x_base + c;
+                        const int8_t *wr = w_base + c;
+                        int32_t ky, kx;
+                        for (ky = 3; ky > 0; --ky) {
+                            const int8_t *xp = xr;
+                            const int8_t *wp = wr;
+                            for (kx = 3; kx > 0; --kx) {
+                                acc[0] += wp[0] * xp[0];
+                                acc[1] += wp[1] * xp[1];
+                                xp += x_step;
+                                wp += ch;
+                            }
+                            xr += y_step;
+                            wr += 3 * ch;
+                        }
+                        dw_store(qf, c, 2, acc, output, mode);
+                    }
+                }
                 for (; c + 2 <= ch; c += 2) {
                     int32_t acc[2] = {0, 0};
                     const int8_t *xr = x_base + c;
@@ -255,9 +278,7 @@ int tinyml_depthwise_conv_fast(const tinyml_depthwise_conv_params *p, const int8
     const int32_t taps = p->k_h * p->k_w;
     dw_quant q;
     const int32_t *bias_full = NULL;
-#ifdef TINYML_USE_DSP
     int32_t bf[TINYML_DW_MAX_CH];
-#endif
     if (p->depth_multiplier != 1 || taps > 1024) {
         return 0;
     }
@@ -273,7 +294,6 @@ int tinyml_depthwise_conv_fast(const tinyml_depthwise_conv_params *p, const int8
          * loop rather than a third copy of this code (flash) */
         return 0;
     }
-#ifdef TINYML_USE_DSP
     if (p->k_h == 3 && p->k_w == 3 && p->in_c <= TINYML_DW_MAX_CH) {
         int32_t c, t;
         for (c = 0; c < p->in_c; ++c) {
@@ -285,7 +305,6 @@ int tinyml_depthwise_conv_fast(const tinyml_depthwise_conv_params *p, const int8
         }
         bias_full = bf;
     }
-#endif
     if (p->act_min <= -128 && p->act_max >= 127) {
         dw_body(p, q, bias_full, input, output, 2);
     } else {
