@@ -34,3 +34,21 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     import model_zoo
 
     return model_zoo.build(model_zoo.session_dir(tmp_path_factory.mktemp("zoo")))
+
+
+@pytest.fixture(scope="session")
+def zoo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The six tinyml.zoo models as int8 .tflite, converted once per session in a child process
+    (TensorFlow stays out of the pytest process); TINYML_TEST_MODELS=DIR keeps them across sessions."""
+    from tinyml import zoo as zoo_models
+
+    override = os.environ.get("TINYML_TEST_MODELS")
+    d = (Path(override) if override else tmp_path_factory.getbasetemp()) / "zoo"
+    d.mkdir(parents=True, exist_ok=True)
+    if not all((d / f"{n}.tflite").is_file() for n in zoo_models.names()):
+        code = "import sys\nfrom tinyml import zoo\nfor n in zoo.names():\n    zoo.quantized(n, sys.argv[1])\n"
+        res = subprocess.run([sys.executable, "-c", code, str(d)], cwd=ROOT, timeout=900, text=True,
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True)
+        if res.returncode != 0:
+            pytest.fail(f"converting the zoo failed:\n{res.stderr[-3000:]}")
+    return d

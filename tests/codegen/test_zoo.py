@@ -7,9 +7,6 @@ TINYML_TEST_MODELS=DIR to keep the .tflite files between sessions.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +19,6 @@ from tinyml.model.analysis import analyze
 from tinyml.model.reference import run_reference
 from tinyml.model.tflite import parse
 
-ROOT = Path(__file__).resolve().parents[2]
-
 OPS = {
     "sine": {"FULLY_CONNECTED"},
     "digits_cnn": {"CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"},
@@ -32,20 +27,6 @@ OPS = {
     "ic_resnet8": {"CONV_2D", "ADD", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"},
     "ad_autoencoder": {"FULLY_CONNECTED"},
 }
-
-
-@pytest.fixture(scope="session")
-def zoo_dir(tmp_path_factory) -> Path:
-    override = os.environ.get("TINYML_TEST_MODELS")
-    d = (Path(override) if override else tmp_path_factory.getbasetemp()) / "zoo"
-    d.mkdir(parents=True, exist_ok=True)
-    if not all((d / f"{n}.tflite").is_file() for n in zoo.names()):
-        code = "import sys\nfrom tinyml import zoo\nfor n in zoo.names():\n    zoo.quantized(n, sys.argv[1])\n"
-        res = subprocess.run([sys.executable, "-c", code, str(d)], cwd=ROOT, timeout=900, text=True,
-                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True)
-        if res.returncode != 0:
-            pytest.fail(f"converting the zoo failed:\n{res.stderr[-3000:]}")
-    return d
 
 
 @pytest.mark.unit

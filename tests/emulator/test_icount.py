@@ -7,10 +7,7 @@ Cortex-M are checked bit-exact against the TFLM interpreter on the all-variants 
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +23,6 @@ pytestmark = [pytest.mark.emulator,
               pytest.mark.skipif(not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
                                  reason="needs qemu-system-arm and arm-none-eabi-gcc")]
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("machine", ["mps2-an386", "lm3s6965evb"])
@@ -73,21 +69,6 @@ def test_unknown_machine_is_refused() -> None:
 
     with pytest.raises(TinymlError, match="no icount bench"):
         icount.build_elf({}, machine="virt", loop=1)
-
-
-@pytest.fixture(scope="session")
-def zoo_dir(tmp_path_factory) -> Path:
-    """The six zoo models, shared with tests/codegen/test_zoo.py (same directory)."""
-    override = os.environ.get("TINYML_TEST_MODELS")
-    d = (Path(override) if override else tmp_path_factory.getbasetemp()) / "zoo"
-    d.mkdir(parents=True, exist_ok=True)
-    if not all((d / f"{n}.tflite").is_file() for n in zoo.names()):
-        code = "import sys\nfrom tinyml import zoo\nfor n in zoo.names():\n    zoo.quantized(n, sys.argv[1])\n"
-        res = subprocess.run([sys.executable, "-c", code, str(d)], cwd=ROOT, timeout=900, text=True,
-                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True)
-        if res.returncode != 0:
-            pytest.fail(f"converting the zoo failed:\n{res.stderr[-3000:]}")
-    return d
 
 
 @pytest.mark.slow
