@@ -9,30 +9,21 @@ the TFLM interpreter's output bytes.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cross_targets import TARGETS, WARN, build_avr, build_m4, includes, need, run_qemu_m4, run_simavr
 
 from tinyml.codegen.aot import generate
 from tinyml.codegen.aot.host import kernel_sources
 from tinyml.codegen.aot.synth import GraphBuilder
 from tinyml.model.reference import run_reference
 from tinyml.model.tflite import parse
-from tinyml.resources import resource_dir
 
 pytestmark = pytest.mark.codegen
 
-WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Os"]
-LINK = ["-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections"]
-TARGETS = {
-    "host": ["gcc"],
-    "cortex-m4": ["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-    "cortex-m0plus": ["arm-none-eabi-gcc", "-mcpu=cortex-m0plus", "-mthumb"],
-    "atmega328p": ["avr-gcc", "-mmcu=atmega328p"],
-}
 
 
 def small_model() -> bytes:
@@ -87,17 +78,6 @@ def project(tmp_path_factory) -> tuple[Path, np.ndarray]:
     x = ((np.arange(n) * 37 + 11) % 256).astype(np.uint8).view(np.int8)  # what the mains feed
     want = run_reference(raw, x.reshape(1, *model.input_tensors()[0].shape[1:]))
     return d, want.reshape(-1)
-
-
-def need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        pytest.skip(f"{tool} is not installed")
-    return path
-
-
-def includes(d: Path) -> list[str]:
-    return [f"-I{d}", f"-I{resource_dir('firmware') / 'include'}"]
 
 
 @pytest.mark.parametrize("target", list(TARGETS))
@@ -163,47 +143,21 @@ int main(void)
 """
 
 
-def printed_output(text: str) -> np.ndarray:
-    m = re.search(r"<([0-9a-f]+)>", re.sub(r"\x1b\[[0-9;]*m", "", text))
-    assert m, f"no output printed:\n{text[-2000:]}"
-    return np.frombuffer(bytes.fromhex(m.group(1)), dtype=np.int8)
-
-
 @pytest.mark.emulator
 def test_avr_simavr_matches_tflm(project, tmp_path):
     d, want = project
-    cc, sim = need("avr-gcc"), need("simavr")
-    (tmp_path / "main.c").write_text(AVR_MAIN)
-    elf = tmp_path / "m.elf"
-    subprocess.run([cc, "-mmcu=atmega328p", *WARN, *includes(d), str(tmp_path / "main.c"), str(d / "model.c"),
-                    *map(str, kernel_sources()), *LINK, "-o", str(elf), "-lm"], check=True, capture_output=True)
+    elf = build_avr(d, AVR_MAIN, tmp_path, libs=("-lm",))
     # the weights and params live in flash (PROGMEM, addresses below 0x800000), not in the 2 kB of RAM
     nm = subprocess.run(["avr-nm", str(elf)], capture_output=True, text=True, check=True).stdout
     placed = {name: int(addr, 16) for addr, _, name in (line.split() for line in nm.splitlines())
               if re.fullmatch(r"op\d+_\w+", name)}
     assert placed and all(addr < 0x800000 for addr in placed.values()), placed
-    res = subprocess.run([sim, "-m", "atmega328p", "-f", "16000000", str(elf)], capture_output=True, text=True,
-                         timeout=60)
-    got = printed_output(res.stdout + res.stderr)
+    got = np.frombuffer(run_simavr(elf), dtype=np.int8)
     assert got.tolist() == want.tolist()
 
 
 @pytest.mark.emulator
 def test_cortex_m4_qemu_matches_tflm(project, tmp_path):
     d, want = project
-    cc, qemu = need("arm-none-eabi-gcc"), need("qemu-system-arm")
-    port = resource_dir("firmware") / "ports" / "cortex_m"
-    if not (port / "startup.c").exists():
-        pytest.skip("no Cortex-M startup code in firmware/ports/cortex_m")
-    (tmp_path / "main.c").write_text(ARM_MAIN)
-    elf = tmp_path / "m.elf"
-    subprocess.run([cc, *TARGETS["cortex-m4"][1:], *WARN, "-DF_CPU=25000000", *includes(d), f"-I{port}",
-                    str(tmp_path / "main.c"), str(d / "model.c"), str(port / "startup.c"),
-                    *map(str, kernel_sources()), f"-T{port / 'mps2-an386.ld'}", f"-L{port}", "-nostartfiles",
-                    "--specs=nano.specs", "--specs=nosys.specs", *LINK, "-o", str(elf), "-lm"],
-                   check=True, capture_output=True)
-    res = subprocess.run([qemu, "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-serial", "none",
-                          "-semihosting-config", "enable=on,target=native", "-kernel", str(elf)],
-                         capture_output=True, text=True, timeout=60)
-    got = printed_output(res.stdout + res.stderr)
+    got = np.frombuffer(run_qemu_m4(build_m4(d, ARM_MAIN, tmp_path, libs=("-lm",))), dtype=np.int8)
     assert got.tolist() == want.tolist()
