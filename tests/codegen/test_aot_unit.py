@@ -81,6 +81,39 @@ def chain_model(units: int = 6) -> bytes:
     return g.build([x], [y])
 
 
+def residual_model() -> bytes:
+    """A ResNet block: x -> CONV a -> CONV b, then ADD(x, b); x lives across both convs."""
+    rng = np.random.default_rng(2)
+    g = GraphBuilder()
+    x = g.tensor((1, 8, 8, 4), scale=0.05, zero_point=-3, name="x")
+
+    def conv(src: int, name: str) -> int:
+        out = g.tensor((1, 8, 8, 4), scale=0.06, zero_point=2, name=name)
+        w = g.tensor((4, 3, 3, 4), data=rng.integers(-127, 128, size=(4, 3, 3, 4)).astype(np.int8),
+                     scale=[0.004] * 4, zero_point=[0] * 4)
+        g.op("CONV_2D", [src, w, -1], [out], padding="SAME", stride_h=1, stride_w=1)
+        return out
+
+    b = conv(conv(x, "a"), "b")
+    y = g.tensor((1, 8, 8, 4), scale=0.1, zero_point=0, name="sum")
+    g.op("ADD", [x, b], [y])
+    return g.build([x], [y])
+
+
+def test_plan_streams_the_second_conv_of_a_residual_block_beside_the_kept_input():
+    """x, a and b are 256 B each and all alive at conv b: 768 B without streaming. b may start
+    D = 64 B (two 32 B rows) below a, so x + a + D = 576 B suffice, and the block stays exact."""
+    from tinyml.model.reference import run_reference
+
+    raw = residual_model()
+    model = parse(raw)
+    mem = plan(model)
+    assert mem.live_peak_bytes == 768
+    assert mem.arena_bytes == 576
+    x = np.random.default_rng(3).integers(-128, 128, size=(3, 8, 8, 4), dtype=np.int8)
+    assert np.array_equal(run_aot(model, x), run_reference(raw, x))
+
+
 def test_plan_reuses_memory_and_never_overlaps_live_tensors():
     model = parse(chain_model())
     mem = plan(model)

@@ -35,6 +35,9 @@ STRATEGIES: list[tuple[str, Callable[[Buffer], tuple[int, ...]], str]] = [
     ("largest-first two-sided", lambda b: (-b.size, b.first), "two-sided"),
     # along chains of row-streaming ops: each output just below its input, a descending staircase
     ("first-use streaming", lambda b: (b.first, -b.size), "stream"),
+    # the same from the end: each input just above its already placed output, so that a buffer
+    # that must outlive a streaming pair (a residual branch) is placed around the pair, not between
+    ("last-use streaming", lambda b: (-b.first, -b.size), "stream"),
 ]
 
 
@@ -251,7 +254,8 @@ def _place(buffers: list[Buffer], key: Callable[[Buffer], tuple[int, ...]], fit:
 
         if fit == "stream":
             below = [(off - overlaps[(i, j)]) // ALIGN * ALIGN for j, off in offsets.items() if (i, j) in overlaps]
-            ok = [c for c in below if all(c <= lo or c >= hi for lo, hi in bans)]
+            above = [_align(off + overlaps[(j, i)]) for j, off in offsets.items() if (j, i) in overlaps]
+            ok = [c for c in below + above if all(c <= lo or c >= hi for lo, hi in bans)]
             offsets[i] = max(ok) if ok else valid[0]
         elif fit == "first":
             offsets[i] = valid[0]
