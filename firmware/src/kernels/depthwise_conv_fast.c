@@ -11,6 +11,12 @@
 
 #ifdef TINYML_FAST
 
+#if defined(__GNUC__)
+#define TINYML_DW_NOINLINE __attribute__((noinline))
+#else
+#define TINYML_DW_NOINLINE
+#endif
+
 typedef struct {
     const int32_t *bias;
     const int32_t *mult;
@@ -273,7 +279,362 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
     }
 }
 
-int tinyml_depthwise_conv_fast(const tinyml_depthwise_conv_params *p, const int8_t *input, int8_t *output)
+/* ==== 3x3 windows, depth multiplier 1, strides 1 and 2: the generator's packed constants ====
+ *
+ * For each output row and group of channels, the three input rows the row reads are first
+ * copied into a window buffer on the stack (dw3_fill), one channel after another, as int16
+ * pairs: per column pair j (buffer columns 2j, 2j + 1), three words (r0, r1) of column 2j,
+ * (r0, r1) of column 2j + 1 and (r2 of 2j, r2 of 2j + 1), r0..r2 the rows. Taps outside the image
+ * hold the input zero point: with the offset folded into the bias (packed[] = dw3_records, see
+ * tinyml/codegen/aot/ops/depthwise_conv.py) such a tap adds w * zp + w * in_offset = 0, exactly
+ * TFLM's skipped tap, so every window is an interior window. Then each channel walks its row with
+ * its weights in registers: with DSP, SMLAD of a buffer word and a weight pair does two taps
+ * (5 multiply instructions per output, 10 for two outputs sharing their loads). Rows are written in
+ * order and a row reads only input rows >= oy * stride - pad: row streaming (kernels.h) holds. */
+
+/* Window buffer: 2 KB of stack (channels per group = words / (3 * column pairs)). */
+#ifndef TINYML_DW_BUF_WORDS
+#define TINYML_DW_BUF_WORDS 512
+#endif
+
+typedef struct {
+    const uint32_t *buf;    /* 0: channel 0 of the group */
+    int8_t *out;            /* 4: output pixel 0 of the row, channel 0 of the group */
+    int32_t ch;             /* 8: output pixel stride */
+    int32_t n;              /* 12: channels in the group (counted down by the DSP loop) */
+    const int32_t *rec;     /* 16: packed constants of channel 0 of the group */
+    int32_t npairs;         /* 20: output pairs per row */
+    int32_t tail;           /* 24: 1 if the row has an odd output at the end */
+    int32_t skip;           /* 28: bytes from the end of a channel's pairs to the next channel */
+    int32_t s4;             /* 32: words per channel in buf */
+} dw3_job;
+
+TINYML_INLINE uint32_t dw3_pack(int32_t lo, int32_t hi)
+{
+    return ((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16);
+}
+
+#ifdef TINYML_USE_DSP
+TINYML_INLINE uint32_t dw3_pkhbt(uint32_t lo, uint32_t hi)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+TINYML_INLINE uint32_t dw3_pkhtb(uint32_t hi, uint32_t lo)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+#endif
+
+/* Fill the window buffer for channels [g0, g0 + gn) of one output row: channel i at buf + i * s4,
+ * column pair j at 3j; buffer column k is input column x0 + k; rows[r] NULL outside the image. */
+static void dw3_fill(uint32_t *buf, int32_t s4, int32_t nj, const int8_t *const rows[3], int32_t x0, int32_t in_w,
+                     int32_t ch, int32_t g0, int32_t gn, const int8_t *zp)
+{
+    const int32_t gq = gn & ~3;
+    int32_t j;
+    for (j = 0; j < nj; ++j) {
+        const int32_t ix0 = x0 + 2 * j, ix1 = ix0 + 1;
+        const int in0 = ix0 >= 0 && ix0 < in_w, in1 = ix1 >= 0 && ix1 < in_w;
+        const int8_t *a0 = rows[0] && in0 ? rows[0] + ix0 * ch + g0 : zp;
+        const int8_t *a1 = rows[0] && in1 ? rows[0] + ix1 * ch + g0 : zp;
+        const int8_t *b0 = rows[1] && in0 ? rows[1] + ix0 * ch + g0 : zp;
+        const int8_t *b1 = rows[1] && in1 ? rows[1] + ix1 * ch + g0 : zp;
+        const int8_t *c0 = rows[2] && in0 ? rows[2] + ix0 * ch + g0 : zp;
+        const int8_t *c1 = rows[2] && in1 ? rows[2] + ix1 * ch + g0 : zp;
+        uint32_t *w = buf + 3 * j;
+        int32_t c;
+        for (c = 0; c < gq; c += 4) {
+#ifdef TINYML_USE_DSP
+            const uint32_t xa0 = tinyml_ld32(a0 + c), xb0 = tinyml_ld32(b0 + c);
+            const uint32_t xa1 = tinyml_ld32(a1 + c), xb1 = tinyml_ld32(b1 + c);
+            const uint32_t xc0 = tinyml_ld32(c0 + c), xc1 = tinyml_ld32(c1 + c);
+            uint32_t e, f, *wc = w;
+            e = tinyml_sxtb16(xa0), f = tinyml_sxtb16(xb0); /* channels c, c + 2 of rows 0, 1, column 2j */
+            wc[0] = dw3_pkhbt(e, f), wc[2 * s4] = dw3_pkhtb(f, e);
+            e = tinyml_sxtb16_ror8(xa0), f = tinyml_sxtb16_ror8(xb0); /* channels c + 1, c + 3 */
+            wc[s4] = dw3_pkhbt(e, f), wc[3 * s4] = dw3_pkhtb(f, e);
+            e = tinyml_sxtb16(xa1), f = tinyml_sxtb16(xb1); /* column 2j + 1 */
+            wc[1] = dw3_pkhbt(e, f), wc[2 * s4 + 1] = dw3_pkhtb(f, e);
+            e = tinyml_sxtb16_ror8(xa1), f = tinyml_sxtb16_ror8(xb1);
+            wc[s4 + 1] = dw3_pkhbt(e, f), wc[3 * s4 + 1] = dw3_pkhtb(f, e);
+            e = tinyml_sxtb16(xc0), f = tinyml_sxtb16(xc1); /* row 2, columns 2j and 2j + 1 */
+            wc[2] = dw3_pkhbt(e, f), wc[2 * s4 + 2] = dw3_pkhtb(f, e);
+            e = tinyml_sxtb16_ror8(xc0), f = tinyml_sxtb16_ror8(xc1);
+            wc[s4 + 2] = dw3_pkhbt(e, f), wc[3 * s4 + 2] = dw3_pkhtb(f, e);
+            w += 4 * s4;
+#else
+            int32_t i;
+            for (i = 0; i < 4; ++i, w += s4) {
+                w[0] = dw3_pack(a0[c + i], b0[c + i]);
+                w[1] = dw3_pack(a1[c + i], b1[c + i]);
+                w[2] = dw3_pack(c0[c + i], c1[c + i]);
+            }
+#endif
+        }
+        for (; c < gn; ++c, w += s4) {
+            w[0] = dw3_pack(a0[c], b0[c]);
+            w[1] = dw3_pack(a1[c], b1[c]);
+            w[2] = dw3_pack(c0[c], c1[c]);
+        }
+    }
+}
+
+/* One output of one channel from the buffer (C; the DSP build's clamped layers and every other
+ * build): buffer columns k, k + 1, k + 2 = stride * ox + (0, 1, 2); h = the channel's halfwords. */
+TINYML_INLINE int32_t dw3_col_sum(const int16_t *h, int32_t k, int32_t w0, int32_t w1, int32_t w2)
+{
+    const int16_t *q = h + 6 * (k >> 1) + 2 * (k & 1);
+    const int16_t *r2 = h + 6 * (k >> 1) + 4 + (k & 1);
+    return w0 * q[0] + w1 * q[1] + w2 * r2[0];
+}
+
+static void dw3_rows_c(const dw3_job *job, int32_t stride, int32_t out_w, int32_t act_min, int32_t act_max)
+{
+    int32_t i;
+    for (i = 0; i < job->n; ++i) {
+        const int32_t *rec = job->rec + 6 * i;
+        const uint32_t wa = (uint32_t)rec[0], wb = (uint32_t)rec[1];
+        /* (ky, kx) weights: wa = (w00, w01, w10, w11), wb = (w02, w20, w12, w21), w22 in rec[5] */
+        const int32_t w00 = (int8_t)wa, w01 = (int8_t)(wa >> 8), w10 = (int8_t)(wa >> 16), w11 = (int8_t)(wa >> 24);
+        const int32_t w02 = (int8_t)wb, w20 = (int8_t)(wb >> 8), w12 = (int8_t)(wb >> 16), w21 = (int8_t)(wb >> 24);
+        const int32_t w22 = rec[5] >> 17, bias = rec[2] >> 1, m = rec[3], rnd = rec[4];
+        const int rs = rec[5] & 0xFF;
+        const int16_t *h = (const int16_t *)(const void *)(job->buf + job->s4 * i);
+        int8_t *out = job->out + i;
+        int32_t ox;
+        for (ox = 0; ox < out_w; ++ox, out += job->ch) {
+            const int32_t k = stride * ox;
+            int32_t y, acc = bias;
+            acc += dw3_col_sum(h, k, w00, w10, w20);
+            acc += dw3_col_sum(h, k + 1, w01, w11, w21);
+            acc += dw3_col_sum(h, k + 2, w02, w12, w22);
+            y = tinyml_mulhi_round(acc, m);
+            y = (y + rnd + (y >> 31)) >> rs;
+            y = y < act_min ? act_min : y;
+            y = y > act_max ? act_max : y;
+            *out = (int8_t)y;
+        }
+    }
+}
+
+#if defined(TINYML_USE_DSP) && defined(__thumb2__)
+/* The DSP row loop, one function per stride (dw3_job in r0): for each channel of the group
+ * unpack its constants (weights as doubled int16 pairs: the accumulator is twice the sum, so
+ * SMMLAR of it is gemmlowp's rounding doubling high multiply), then two outputs per pass:
+ * 6 (stride 1) or 8 (stride 2) buffer loads, 10 multiply-accumulates, and the requantization
+ * (SMMLAR with the rounding constant and sign folded in, ASR, SSAT: whole int8 range only).
+ * Registers: r0 buffer, r1 output, r2 ch, r3 end of the pairs, r4-r8 weights, r9 bias, r10/r11
+ * accumulators, r12/lr scratch; m, rnd and rs at [sp], the rest of the state in the job. */
+void tinyml_dw3_dsp_s1(dw3_job *job);
+void tinyml_dw3_dsp_s2(dw3_job *job);
+__asm__(
+    "    .syntax unified\n"
+    "    .macro TINYML_DW3_REQ acc, dst\n"
+    "    ldr lr, [sp, #4]\n"
+    "    add lr, lr, \\acc, asr #31\n"
+    "    smmlar \\acc, \\acc, r12, lr\n"
+    "    ldr lr, [sp, #8]\n"
+    "    asr \\acc, \\acc, lr\n"
+    "    ssat \\acc, #8, \\acc\n"
+    "    strb \\acc, \\dst\n"
+    "    .endm\n"
+    "    .macro TINYML_DW3_FN name, stride\n"
+    "    .text\n"
+    "    .align 2\n"
+    "    .global \\name\n"
+    "    .hidden \\name\n"
+    "    .thumb\n"
+    "    .thumb_func\n"
+    "    .type \\name, %function\n"
+    "\\name:\n"
+    "    push {r4-r11, lr}\n"
+    "    sub sp, sp, #24\n" /* [sp] m, rnd, rs; [sp, #12] rec; [sp, #16] out; [sp, #20] job */
+    "    str r0, [sp, #20]\n"
+    "    ldr r1, [r0, #16]\n"
+    "    str r1, [sp, #12]\n"
+    "    ldr r1, [r0, #4]\n"
+    "    str r1, [sp, #16]\n"
+    "    ldr r2, [r0, #8]\n"
+    "    ldr r0, [r0, #0]\n"
+    "1:\n"
+    "    ldr r12, [sp, #12]\n"
+    "    ldmia r12!, {r4, r5, r9, r10, r11, lr}\n" /* wa wb bias2 m rnd wc */
+    "    str r12, [sp, #12]\n"
+    "    stmia sp, {r10, r11, lr}\n" /* m, rnd, rs (ASR reads the low byte of wc) */
+    "    sxtb16 r7, r5, ror #8\n"     /* (w20, w21) */
+    "    sxtb16 r6, r5\n"             /* (w02, w12) */
+    "    sxtb16 r5, r4, ror #8\n"     /* (w01, w11) */
+    "    sxtb16 r4, r4\n"             /* (w00, w10) */
+    "    sadd16 r4, r4, r4\n"
+    "    sadd16 r5, r5, r5\n"
+    "    sadd16 r6, r6, r6\n"
+    "    sadd16 r7, r7, r7\n"
+    "    pkhtb r8, lr, r7, asr #16\n" /* (2 w21, 2 w22) */
+    "    ldr r12, [sp, #20]\n"
+    "    ldr r1, [sp, #16]\n"
+    "    ldr r3, [r12, #20]\n"
+    "    add r3, r3, r3, lsl #1\n"
+    "    .if \\stride == 1\n"
+    "    add r3, r0, r3, lsl #2\n"
+    "    .else\n"
+    "    add r3, r0, r3, lsl #3\n"
+    "    .endif\n"
+    "    cmp r0, r3\n"
+    "    beq 3f\n"
+    "2:\n"
+    "    .if \\stride == 1\n"
+    /* outputs 2k, 2k + 1 from column pairs k, k + 1 (r0 points at pair k + 1 after the first load) */
+    "    ldr r12, [r0], #12\n"        /* (r0, r1) col 2k */
+    "    smlad r10, r12, r4, r9\n"
+    "    ldr r12, [r0, #-8]\n"        /* col 2k + 1 */
+    "    smlad r10, r12, r5, r10\n"
+    "    smlad r11, r12, r4, r9\n"
+    "    ldr r12, [r0, #0]\n"         /* col 2k + 2 */
+    "    smlad r10, r12, r6, r10\n"
+    "    smlad r11, r12, r5, r11\n"
+    "    ldr r12, [r0, #4]\n"         /* col 2k + 3 */
+    "    smlad r11, r12, r6, r11\n"
+    "    ldr r12, [r0, #-4]\n"        /* row 2: cols 2k, 2k + 1 */
+    "    smlad r10, r12, r7, r10\n"
+    "    smlatb r11, r12, r7, r11\n"
+    "    ldr r12, [r0, #8]\n"         /* row 2: cols 2k + 2, 2k + 3 */
+    "    smlabt r10, r12, r8, r10\n"
+    "    smlad r11, r12, r8, r11\n"
+    "    .else\n"
+    /* outputs ox, ox + 1 from column pairs ox .. ox + 2 */
+    "    ldr r12, [r0], #24\n"        /* col 2ox */
+    "    smlad r10, r12, r4, r9\n"
+    "    ldr r12, [r0, #-20]\n"       /* col 2ox + 1 */
+    "    smlad r10, r12, r5, r10\n"
+    "    ldr r12, [r0, #-12]\n"       /* col 2ox + 2 */
+    "    smlad r10, r12, r6, r10\n"
+    "    smlad r11, r12, r4, r9\n"
+    "    ldr r12, [r0, #-8]\n"        /* col 2ox + 3 */
+    "    smlad r11, r12, r5, r11\n"
+    "    ldr r12, [r0, #0]\n"         /* col 2ox + 4 */
+    "    smlad r11, r12, r6, r11\n"
+    "    ldr r12, [r0, #-16]\n"       /* row 2: cols 2ox, 2ox + 1 */
+    "    smlad r10, r12, r7, r10\n"
+    "    ldr r12, [r0, #-4]\n"        /* row 2: cols 2ox + 2, 2ox + 3 */
+    "    smlabt r10, r12, r8, r10\n"
+    "    smlad r11, r12, r7, r11\n"
+    "    ldr r12, [r0, #8]\n"         /* row 2: col 2ox + 4 */
+    "    smlabt r11, r12, r8, r11\n"
+    "    .endif\n"
+    "    ldr r12, [sp, #0]\n"
+    "    TINYML_DW3_REQ r10, \"[r1]\"\n"
+    "    TINYML_DW3_REQ r11, \"[r1, r2]\"\n"
+    "    add r1, r1, r2, lsl #1\n"
+    "    cmp r0, r3\n"
+    "    bne 2b\n"
+    "3:\n"
+    "    ldr r12, [sp, #20]\n"
+    "    ldr r3, [r12, #24]\n"
+    "    cbz r3, 4f\n"
+    /* the last output of an odd row: columns 2k .. 2k + 2 of pairs k, k + 1 (both strides) */
+    "    ldr r12, [r0, #0]\n"
+    "    smlad r10, r12, r4, r9\n"
+    "    ldr r12, [r0, #4]\n"
+    "    smlad r10, r12, r5, r10\n"
+    "    ldr r12, [r0, #12]\n"
+    "    smlad r10, r12, r6, r10\n"
+    "    ldr r12, [r0, #8]\n"
+    "    smlad r10, r12, r7, r10\n"
+    "    ldr r12, [r0, #20]\n"
+    "    smlabt r10, r12, r8, r10\n"
+    "    ldr r12, [sp, #0]\n"
+    "    TINYML_DW3_REQ r10, \"[r1]\"\n"
+    "4:\n"
+    "    ldr r12, [sp, #20]\n"
+    "    ldr r3, [r12, #28]\n"
+    "    add r0, r0, r3\n"
+    "    ldr r1, [sp, #16]\n"
+    "    adds r1, r1, #1\n"
+    "    str r1, [sp, #16]\n"
+    "    ldr r3, [r12, #12]\n"
+    "    subs r3, r3, #1\n"
+    "    str r3, [r12, #12]\n"
+    "    bne 1b\n"
+    "    add sp, sp, #24\n"
+    "    pop {r4-r11, pc}\n"
+    "    .size \\name, . - \\name\n"
+    "    .endm\n"
+    "    TINYML_DW3_FN tinyml_dw3_dsp_s1, 1\n"
+    "    TINYML_DW3_FN tinyml_dw3_dsp_s2, 2\n"
+    "    .purgem TINYML_DW3_FN\n"
+    "    .purgem TINYML_DW3_REQ\n");
+#endif
+
+/* 1 when the 3x3 path computed the op; 0 when its row is too wide for the buffer (then the
+ * generic path below runs: it does not need packed[]). */
+static TINYML_DW_NOINLINE int dw3_run(const tinyml_depthwise_conv_params *p, const int8_t *input, int8_t *output)
+{
+    uint32_t buf[TINYML_DW_BUF_WORDS];
+    int8_t zp[TINYML_DW_MAX_CH];
+    const int32_t s = p->stride_w, ch = p->in_c, out_w = p->out_w;
+    const int32_t nj = s == 1 ? (out_w + 3) / 2 : out_w + 1; /* column pairs the row reads */
+    const int32_t s4 = 3 * nj;
+    int32_t g = TINYML_DW_BUF_WORDS / s4;
+    int32_t b, oy;
+    dw3_job job;
+    if (ch > TINYML_DW_MAX_CH) {
+        return 0;
+    }
+    if (g >= ch) {
+        g = ch;
+    } else {
+        g &= ~3;
+        if (g == 0) {
+            return 0;
+        }
+    }
+    memset(zp, -p->in_offset, (size_t)ch);
+    job.ch = ch;
+    job.npairs = out_w / 2;
+    job.tail = out_w & 1;
+    job.skip = 12 * nj - (s == 1 ? 12 : 24) * job.npairs;
+    job.s4 = s4;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * p->in_h * p->in_w * ch;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * s - p->pad_h;
+            const int8_t *rows[3];
+            int8_t *out_row = output + ((b * p->out_h + oy) * out_w) * ch;
+            int32_t r, g0;
+            for (r = 0; r < 3; ++r) {
+                const int32_t iy = iy0 + r;
+                rows[r] = iy >= 0 && iy < p->in_h ? in_b + iy * p->in_w * ch : NULL;
+            }
+            for (g0 = 0; g0 < ch; g0 += g) {
+                const int32_t gn = ch - g0 < g ? ch - g0 : g;
+                dw3_fill(buf, s4, nj, rows, -p->pad_w, p->in_w, ch, g0, gn, zp);
+                job.buf = buf;
+                job.out = out_row + g0;
+                job.n = gn;
+                job.rec = p->packed + 6 * g0;
+#if defined(TINYML_USE_DSP) && defined(__thumb2__)
+                if (p->act_min <= -128 && p->act_max >= 127) {
+                    if (s == 1) {
+                        tinyml_dw3_dsp_s1(&job);
+                    } else {
+                        tinyml_dw3_dsp_s2(&job);
+                    }
+                    continue;
+                }
+#endif
+                dw3_rows_c(&job, s, out_w, p->act_min, p->act_max);
+            }
+        }
+    }
+    return 1;
+}
+
+/* The other shapes (and 3x3 rows too wide for the window buffer); a separate frame from dw3_run's. */
+static TINYML_DW_NOINLINE int dw_generic(const tinyml_depthwise_conv_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t taps = p->k_h * p->k_w;
     dw_quant q;
@@ -311,6 +672,14 @@ int tinyml_depthwise_conv_fast(const tinyml_depthwise_conv_params *p, const int8
         dw_body(p, q, bias_full, input, output, 1);
     }
     return 1;
+}
+
+int tinyml_depthwise_conv_fast(const tinyml_depthwise_conv_params *p, const int8_t *input, int8_t *output)
+{
+    if (p->packed != NULL && dw3_run(p, input, output)) {
+        return 1;
+    }
+    return dw_generic(p, input, output);
 }
 #else
 typedef int tinyml_depthwise_fast_unused; /* ISO C: a translation unit is not empty */
