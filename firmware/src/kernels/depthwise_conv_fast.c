@@ -281,18 +281,19 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
 
 /* ==== 3x3 windows, depth multiplier 1, strides 1 and 2: the generator's packed constants ====
  *
- * For each output row and group of channels, the three input rows the row reads are first
- * copied into a window buffer on the stack (dw3_fill), one channel after another, as int16
- * pairs: per column pair j (buffer columns 2j, 2j + 1), three words (r0, r1) of column 2j,
+ * For each output row and group of 4 channels, the three input rows the row reads are first
+ * copied into a window buffer on the stack (dw3_fill) as int16 pairs: per column pair j (buffer
+ * columns 2j, 2j + 1) and channel i of the group, three words at 12j + 3i: (r0, r1) of column 2j,
  * (r0, r1) of column 2j + 1 and (r2 of 2j, r2 of 2j + 1), r0..r2 the rows. Taps outside the image
  * hold the input zero point: with the offset folded into the bias (packed[] = dw3_records, see
  * tinyml/codegen/aot/ops/depthwise_conv.py) such a tap adds w * zp + w * in_offset = 0, exactly
  * TFLM's skipped tap, so every window is an interior window. Then each channel walks its row with
  * its weights in registers: with DSP, SMLAD of a buffer word and a weight pair does two taps
- * (5 multiply instructions per output, 10 for two outputs sharing their loads). Rows are written in
- * order and a row reads only input rows >= oy * stride - pad: row streaming (kernels.h) holds. */
+ * (10 multiply instructions for two outputs sharing their loads). Rows are written in order and a
+ * row reads only input rows >= oy * stride - pad: row streaming (kernels.h) holds. */
 
-/* Window buffer: 2 KB of stack (channels per group = words / (3 * column pairs)). */
+/* Window buffer: 2 KB of stack, 48 bytes per column pair: rows of up to 82 outputs (stride 1)
+ * or 41 (stride 2); wider rows take the generic path. */
 #ifndef TINYML_DW_BUF_WORDS
 #define TINYML_DW_BUF_WORDS 512
 #endif
@@ -306,7 +307,6 @@ typedef struct {
     int32_t npairs;         /* 20: output pairs per row */
     int32_t tail;           /* 24: 1 if the row has an odd output at the end */
     int32_t skip;           /* 28: bytes from the end of a channel's pairs to the next channel */
-    int32_t s4;             /* 32: words per channel in buf */
 } dw3_job;
 
 TINYML_INLINE uint32_t dw3_pack(int32_t lo, int32_t hi)
@@ -315,81 +315,134 @@ TINYML_INLINE uint32_t dw3_pack(int32_t lo, int32_t hi)
 }
 
 #ifdef TINYML_USE_DSP
-TINYML_INLINE uint32_t dw3_pkhbt(uint32_t lo, uint32_t hi)
-{
-    uint32_t r;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
-    return r;
-}
-TINYML_INLINE uint32_t dw3_pkhtb(uint32_t hi, uint32_t lo)
-{
-    uint32_t r;
-    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
-    return r;
-}
+/* One column pair of 4 channels: SXTB16 gives channels (0, 2) of a word, with ROR 8 (1, 3);
+ * PKHBT / PKHTB pair them across rows (or columns for row 2). In asm: 10-12 registers, no spills. */
+#define TINYML_DW3_PAIR(P, Q, OFF0, OFF1, OFF2, OFF3)                                   \
+        "ldr %[x], " P "\n\t"                                                            \
+        "ldr %[y], " Q "\n\t"                                                            \
+        "sxtb16 %[e], %[x]\n\t"                                                          \
+        "sxtb16 %[f], %[y]\n\t"                                                          \
+        "sxtb16 %[x], %[x], ror #8\n\t"                                                  \
+        "sxtb16 %[y], %[y], ror #8\n\t"                                                  \
+        "pkhbt %[t], %[e], %[f], lsl #16\n\t"                                            \
+        "pkhtb %[e], %[f], %[e], asr #16\n\t"                                            \
+        "str %[t], [%[w], #" OFF0 "]\n\t"                                                \
+        "str %[e], [%[w], #" OFF2 "]\n\t"                                                \
+        "pkhbt %[t], %[x], %[y], lsl #16\n\t"                                            \
+        "pkhtb %[x], %[y], %[x], asr #16\n\t"                                            \
+        "str %[t], [%[w], #" OFF1 "]\n\t"                                                \
+        "str %[x], [%[w], #" OFF3 "]\n\t"
 #endif
 
-/* Fill the window buffer for channels [g0, g0 + gn) of one output row: channel i at buf + i * s4,
- * column pair j at 3j; buffer column k is input column x0 + k; rows[r] NULL outside the image. */
-static void dw3_fill(uint32_t *buf, int32_t s4, int32_t nj, const int8_t *const rows[3], int32_t x0, int32_t in_w,
-                     int32_t ch, int32_t g0, int32_t gn, const int8_t *zp)
+/* Column pairs [j0, j1) for channels [0, gn) of the group, any position: a tap outside the image
+ * (rows[r] NULL, or column outside [0, in_w)) reads the zero point zp[0..3]. */
+static void dw3_fill_edge(uint32_t *buf, int32_t j0, int32_t j1, const int8_t *const rows[3], int32_t x0,
+                          int32_t in_w, int32_t ch, int32_t gn, const int8_t *zp)
 {
-    const int32_t gq = gn & ~3;
-    int32_t j;
-    for (j = 0; j < nj; ++j) {
+    int32_t j, i;
+    for (j = j0; j < j1; ++j) {
         const int32_t ix0 = x0 + 2 * j, ix1 = ix0 + 1;
         const int in0 = ix0 >= 0 && ix0 < in_w, in1 = ix1 >= 0 && ix1 < in_w;
-        const int8_t *a0 = rows[0] && in0 ? rows[0] + ix0 * ch + g0 : zp;
-        const int8_t *a1 = rows[0] && in1 ? rows[0] + ix1 * ch + g0 : zp;
-        const int8_t *b0 = rows[1] && in0 ? rows[1] + ix0 * ch + g0 : zp;
-        const int8_t *b1 = rows[1] && in1 ? rows[1] + ix1 * ch + g0 : zp;
-        const int8_t *c0 = rows[2] && in0 ? rows[2] + ix0 * ch + g0 : zp;
-        const int8_t *c1 = rows[2] && in1 ? rows[2] + ix1 * ch + g0 : zp;
-        uint32_t *w = buf + 3 * j;
-        int32_t c;
-        for (c = 0; c < gq; c += 4) {
+        const int8_t *a0 = rows[0] && in0 ? rows[0] + ix0 * ch : zp;
+        const int8_t *a1 = rows[0] && in1 ? rows[0] + ix1 * ch : zp;
+        const int8_t *b0 = rows[1] && in0 ? rows[1] + ix0 * ch : zp;
+        const int8_t *b1 = rows[1] && in1 ? rows[1] + ix1 * ch : zp;
+        const int8_t *c0 = rows[2] && in0 ? rows[2] + ix0 * ch : zp;
+        const int8_t *c1 = rows[2] && in1 ? rows[2] + ix1 * ch : zp;
+        uint32_t *w = buf + 12 * j;
 #ifdef TINYML_USE_DSP
-            const uint32_t xa0 = tinyml_ld32(a0 + c), xb0 = tinyml_ld32(b0 + c);
-            const uint32_t xa1 = tinyml_ld32(a1 + c), xb1 = tinyml_ld32(b1 + c);
-            const uint32_t xc0 = tinyml_ld32(c0 + c), xc1 = tinyml_ld32(c1 + c);
-            uint32_t e, f, *wc = w;
-            e = tinyml_sxtb16(xa0), f = tinyml_sxtb16(xb0); /* channels c, c + 2 of rows 0, 1, column 2j */
-            wc[0] = dw3_pkhbt(e, f), wc[2 * s4] = dw3_pkhtb(f, e);
-            e = tinyml_sxtb16_ror8(xa0), f = tinyml_sxtb16_ror8(xb0); /* channels c + 1, c + 3 */
-            wc[s4] = dw3_pkhbt(e, f), wc[3 * s4] = dw3_pkhtb(f, e);
-            e = tinyml_sxtb16(xa1), f = tinyml_sxtb16(xb1); /* column 2j + 1 */
-            wc[1] = dw3_pkhbt(e, f), wc[2 * s4 + 1] = dw3_pkhtb(f, e);
-            e = tinyml_sxtb16_ror8(xa1), f = tinyml_sxtb16_ror8(xb1);
-            wc[s4 + 1] = dw3_pkhbt(e, f), wc[3 * s4 + 1] = dw3_pkhtb(f, e);
-            e = tinyml_sxtb16(xc0), f = tinyml_sxtb16(xc1); /* row 2, columns 2j and 2j + 1 */
-            wc[2] = dw3_pkhbt(e, f), wc[2 * s4 + 2] = dw3_pkhtb(f, e);
-            e = tinyml_sxtb16_ror8(xc0), f = tinyml_sxtb16_ror8(xc1);
-            wc[s4 + 2] = dw3_pkhbt(e, f), wc[3 * s4 + 2] = dw3_pkhtb(f, e);
-            w += 4 * s4;
-#else
-            int32_t i;
-            for (i = 0; i < 4; ++i, w += s4) {
-                w[0] = dw3_pack(a0[c + i], b0[c + i]);
-                w[1] = dw3_pack(a1[c + i], b1[c + i]);
-                w[2] = dw3_pack(c0[c + i], c1[c + i]);
-            }
-#endif
+        if (gn == 4) {
+            uint32_t x, y, e, f, t;
+            __asm__ volatile(TINYML_DW3_PAIR("[%[a0]]", "[%[b0]]", "0", "12", "24", "36")
+                             TINYML_DW3_PAIR("[%[a1]]", "[%[b1]]", "4", "16", "28", "40")
+                             TINYML_DW3_PAIR("[%[c0]]", "[%[c1]]", "8", "20", "32", "44")
+                             : [x] "=&r"(x), [y] "=&r"(y), [e] "=&r"(e), [f] "=&r"(f), [t] "=&r"(t)
+                             : [a0] "r"(a0), [a1] "r"(a1), [b0] "r"(b0), [b1] "r"(b1), [c0] "r"(c0),
+                               [c1] "r"(c1), [w] "r"(w)
+                             : "memory");
+            continue;
         }
-        for (; c < gn; ++c, w += s4) {
-            w[0] = dw3_pack(a0[c], b0[c]);
-            w[1] = dw3_pack(a1[c], b1[c]);
-            w[2] = dw3_pack(c0[c], c1[c]);
+#endif
+        for (i = 0; i < gn; ++i, w += 3) {
+            w[0] = dw3_pack(a0[i], b0[i]);
+            w[1] = dw3_pack(a1[i], b1[i]);
+            w[2] = dw3_pack(c0[i], c1[i]);
         }
     }
 }
 
-/* One output of one channel from the buffer (C; the DSP build's clamped layers and every other
- * build): buffer columns k, k + 1, k + 2 = stride * ox + (0, 1, 2); h = the channel's halfwords. */
-TINYML_INLINE int32_t dw3_col_sum(const int16_t *h, int32_t k, int32_t w0, int32_t w1, int32_t w2)
+/* n column pairs of 4 channels wholly inside the image from w on; a, b, c: rows 0..2 at the
+ * first pair's first column. */
+static void dw3_fill_inner(uint32_t *w, int32_t n, const int8_t *a, const int8_t *b, const int8_t *c, int32_t ch)
 {
-    const int16_t *q = h + 6 * (k >> 1) + 2 * (k & 1);
-    const int16_t *r2 = h + 6 * (k >> 1) + 4 + (k & 1);
-    return w0 * q[0] + w1 * q[1] + w2 * r2[0];
+    const int32_t step = 2 * ch;
+    for (; n > 0; --n, w += 12, a += step, b += step, c += step) {
+#ifdef TINYML_USE_DSP
+        uint32_t x, y, e, f, t;
+        __asm__ volatile(TINYML_DW3_PAIR("[%[a]]", "[%[b]]", "0", "12", "24", "36")
+                         TINYML_DW3_PAIR("[%[a], %[ch]]", "[%[b], %[ch]]", "4", "16", "28", "40")
+                         TINYML_DW3_PAIR("[%[c]]", "[%[c], %[ch]]", "8", "20", "32", "44")
+                         : [x] "=&r"(x), [y] "=&r"(y), [e] "=&r"(e), [f] "=&r"(f), [t] "=&r"(t)
+                         : [a] "r"(a), [b] "r"(b), [c] "r"(c), [ch] "r"(ch), [w] "r"(w)
+                         : "memory");
+#else
+        int32_t i;
+        for (i = 0; i < 4; ++i) {
+            w[3 * i] = dw3_pack(a[i], b[i]);
+            w[3 * i + 1] = dw3_pack(a[ch + i], b[ch + i]);
+            w[3 * i + 2] = dw3_pack(c[i], c[ch + i]);
+        }
+#endif
+    }
+}
+
+/* The window buffer of one output row for channels [g0, g0 + gn) (gn <= 4). */
+static void dw3_fill(uint32_t *buf, int32_t nj, const int8_t *const rows[3], int32_t pad_w, int32_t in_w,
+                     int32_t ch, int32_t gn, const int8_t *zp)
+{
+    /* pairs with both columns inside the image: 2j - pad_w >= 0 and 2j + 1 - pad_w < in_w */
+    int32_t j0 = (pad_w + 1) / 2, j1 = (in_w + pad_w) / 2;
+    const int32_t jz = (in_w + pad_w + 1) / 2; /* pairs from jz on: both columns right of the image */
+    nj = nj > jz ? jz : nj;                    /* dw3_run filled them with the zero point once */
+    j1 = j1 > nj ? nj : j1;
+    if (gn < 4 || !rows[0] || !rows[1] || !rows[2] || j0 >= j1) {
+        dw3_fill_edge(buf, 0, nj, rows, -pad_w, in_w, ch, gn, zp);
+        return;
+    }
+    dw3_fill_edge(buf, 0, j0, rows, -pad_w, in_w, ch, gn, zp);
+    {
+        const int32_t off = (2 * j0 - pad_w) * ch;
+        dw3_fill_inner(buf + 12 * j0, j1 - j0, rows[0] + off, rows[1] + off, rows[2] + off, ch);
+    }
+    dw3_fill_edge(buf, j1, nj, rows, -pad_w, in_w, ch, gn, zp);
+}
+
+/* The outputs of one output row of one group in C (the DSP build's clamped layers and every other
+ * build). q: column pair k of the channel (halfwords); the output whose window starts at buffer
+ * column 2k, and (dw3_sum_odd) the one starting at column 2k + 1. */
+typedef struct {
+    int32_t w00, w01, w02, w10, w11, w12, w20, w21, w22;
+} dw3_w;
+
+TINYML_INLINE int32_t dw3_sum_even(const int16_t *q, const dw3_w *w)
+{
+    return w->w00 * q[0] + w->w10 * q[1] + w->w20 * q[4] + w->w01 * q[2] + w->w11 * q[3] + w->w21 * q[5] +
+           w->w02 * q[24] + w->w12 * q[25] + w->w22 * q[28];
+}
+
+TINYML_INLINE int32_t dw3_sum_odd(const int16_t *q, const dw3_w *w)
+{
+    return w->w00 * q[2] + w->w10 * q[3] + w->w20 * q[5] + w->w01 * q[24] + w->w11 * q[25] + w->w21 * q[28] +
+           w->w02 * q[26] + w->w12 * q[27] + w->w22 * q[29];
+}
+
+TINYML_INLINE int8_t dw3_requant(int32_t acc, int32_t m, int32_t rnd, int rs, int32_t act_min, int32_t act_max)
+{
+    int32_t y = tinyml_mulhi_round(acc, m);
+    y = (y + rnd + (y >> 31)) >> rs;
+    y = y < act_min ? act_min : y;
+    y = y > act_max ? act_max : y;
+    return (int8_t)y;
 }
 
 static void dw3_rows_c(const dw3_job *job, int32_t stride, int32_t out_w, int32_t act_min, int32_t act_max)
@@ -398,25 +451,25 @@ static void dw3_rows_c(const dw3_job *job, int32_t stride, int32_t out_w, int32_
     for (i = 0; i < job->n; ++i) {
         const int32_t *rec = job->rec + 6 * i;
         const uint32_t wa = (uint32_t)rec[0], wb = (uint32_t)rec[1];
-        /* (ky, kx) weights: wa = (w00, w01, w10, w11), wb = (w02, w20, w12, w21), w22 in rec[5] */
-        const int32_t w00 = (int8_t)wa, w01 = (int8_t)(wa >> 8), w10 = (int8_t)(wa >> 16), w11 = (int8_t)(wa >> 24);
-        const int32_t w02 = (int8_t)wb, w20 = (int8_t)(wb >> 8), w12 = (int8_t)(wb >> 16), w21 = (int8_t)(wb >> 24);
-        const int32_t w22 = rec[5] >> 17, bias = rec[2] >> 1, m = rec[3], rnd = rec[4];
+        /* wa = bytes (w00, w01, w10, w11), wb = (w02, w20, w12, w21), rec[5] = 2 w22 << 16 | rs */
+        dw3_w w;
+        const int32_t bias = rec[2] >> 1, m = rec[3], rnd = rec[4];
         const int rs = rec[5] & 0xFF;
-        const int16_t *h = (const int16_t *)(const void *)(job->buf + job->s4 * i);
+        const int16_t *q = (const int16_t *)(const void *)job->buf + 6 * i;
+        const int32_t ch = job->ch;
         int8_t *out = job->out + i;
-        int32_t ox;
-        for (ox = 0; ox < out_w; ++ox, out += job->ch) {
-            const int32_t k = stride * ox;
-            int32_t y, acc = bias;
-            acc += dw3_col_sum(h, k, w00, w10, w20);
-            acc += dw3_col_sum(h, k + 1, w01, w11, w21);
-            acc += dw3_col_sum(h, k + 2, w02, w12, w22);
-            y = tinyml_mulhi_round(acc, m);
-            y = (y + rnd + (y >> 31)) >> rs;
-            y = y < act_min ? act_min : y;
-            y = y > act_max ? act_max : y;
-            *out = (int8_t)y;
+        int32_t ox = 0;
+        w.w00 = (int8_t)wa, w.w01 = (int8_t)(wa >> 8), w.w10 = (int8_t)(wa >> 16), w.w11 = (int8_t)(wa >> 24);
+        w.w02 = (int8_t)wb, w.w20 = (int8_t)(wb >> 8), w.w12 = (int8_t)(wb >> 16), w.w21 = (int8_t)(wb >> 24);
+        w.w22 = rec[5] >> 17;
+        if (stride == 1) {
+            for (; ox + 2 <= out_w; ox += 2, q += 24, out += 2 * ch) {
+                out[0] = dw3_requant(bias + dw3_sum_even(q, &w), m, rnd, rs, act_min, act_max);
+                out[ch] = dw3_requant(bias + dw3_sum_odd(q, &w), m, rnd, rs, act_min, act_max);
+            }
+        }
+        for (; ox < out_w; ++ox, q += 24, out += ch) { /* stride 2, and the last output of stride 1 */
+            *out = dw3_requant(bias + dw3_sum_even(q, &w), m, rnd, rs, act_min, act_max);
         }
     }
 }
@@ -479,18 +532,18 @@ __asm__(
     "    ldr r3, [r12, #20]\n"
     "    add r3, r3, r3, lsl #1\n"
     "    .if \\stride == 1\n"
-    "    add r3, r0, r3, lsl #2\n"
+    "    add r3, r0, r3, lsl #4\n"    /* end: 48 bytes per pair */
     "    .else\n"
-    "    add r3, r0, r3, lsl #3\n"
+    "    add r3, r0, r3, lsl #5\n"    /* 96 */
     "    .endif\n"
     "    cmp r0, r3\n"
     "    beq 3f\n"
     "2:\n"
     "    .if \\stride == 1\n"
     /* outputs 2k, 2k + 1 from column pairs k, k + 1 (r0 points at pair k + 1 after the first load) */
-    "    ldr r12, [r0], #12\n"        /* (r0, r1) col 2k */
+    "    ldr r12, [r0], #48\n"        /* (r0, r1) col 2k */
     "    smlad r10, r12, r4, r9\n"
-    "    ldr r12, [r0, #-8]\n"        /* col 2k + 1 */
+    "    ldr r12, [r0, #-44]\n"       /* col 2k + 1 */
     "    smlad r10, r12, r5, r10\n"
     "    smlad r11, r12, r4, r9\n"
     "    ldr r12, [r0, #0]\n"         /* col 2k + 2 */
@@ -498,7 +551,7 @@ __asm__(
     "    smlad r11, r12, r5, r11\n"
     "    ldr r12, [r0, #4]\n"         /* col 2k + 3 */
     "    smlad r11, r12, r6, r11\n"
-    "    ldr r12, [r0, #-4]\n"        /* row 2: cols 2k, 2k + 1 */
+    "    ldr r12, [r0, #-40]\n"       /* row 2: cols 2k, 2k + 1 */
     "    smlad r10, r12, r7, r10\n"
     "    smlatb r11, r12, r7, r11\n"
     "    ldr r12, [r0, #8]\n"         /* row 2: cols 2k + 2, 2k + 3 */
@@ -506,20 +559,20 @@ __asm__(
     "    smlad r11, r12, r8, r11\n"
     "    .else\n"
     /* outputs ox, ox + 1 from column pairs ox .. ox + 2 */
-    "    ldr r12, [r0], #24\n"        /* col 2ox */
+    "    ldr r12, [r0], #96\n"        /* col 2ox */
     "    smlad r10, r12, r4, r9\n"
-    "    ldr r12, [r0, #-20]\n"       /* col 2ox + 1 */
+    "    ldr r12, [r0, #-92]\n"       /* col 2ox + 1 */
     "    smlad r10, r12, r5, r10\n"
-    "    ldr r12, [r0, #-12]\n"       /* col 2ox + 2 */
+    "    ldr r12, [r0, #-48]\n"       /* col 2ox + 2 */
     "    smlad r10, r12, r6, r10\n"
     "    smlad r11, r12, r4, r9\n"
-    "    ldr r12, [r0, #-8]\n"        /* col 2ox + 3 */
+    "    ldr r12, [r0, #-44]\n"       /* col 2ox + 3 */
     "    smlad r11, r12, r5, r11\n"
     "    ldr r12, [r0, #0]\n"         /* col 2ox + 4 */
     "    smlad r11, r12, r6, r11\n"
-    "    ldr r12, [r0, #-16]\n"       /* row 2: cols 2ox, 2ox + 1 */
+    "    ldr r12, [r0, #-88]\n"       /* row 2: cols 2ox, 2ox + 1 */
     "    smlad r10, r12, r7, r10\n"
-    "    ldr r12, [r0, #-4]\n"        /* row 2: cols 2ox + 2, 2ox + 3 */
+    "    ldr r12, [r0, #-40]\n"       /* row 2: cols 2ox + 2, 2ox + 3 */
     "    smlabt r10, r12, r8, r10\n"
     "    smlad r11, r12, r7, r11\n"
     "    ldr r12, [r0, #8]\n"         /* row 2: col 2ox + 4 */
@@ -540,11 +593,11 @@ __asm__(
     "    smlad r10, r12, r4, r9\n"
     "    ldr r12, [r0, #4]\n"
     "    smlad r10, r12, r5, r10\n"
-    "    ldr r12, [r0, #12]\n"
+    "    ldr r12, [r0, #48]\n"
     "    smlad r10, r12, r6, r10\n"
     "    ldr r12, [r0, #8]\n"
     "    smlad r10, r12, r7, r10\n"
-    "    ldr r12, [r0, #20]\n"
+    "    ldr r12, [r0, #56]\n"
     "    smlabt r10, r12, r8, r10\n"
     "    ldr r12, [sp, #0]\n"
     "    TINYML_DW3_REQ r10, \"[r1]\"\n"
@@ -574,30 +627,27 @@ __asm__(
 static TINYML_DW_NOINLINE int dw3_run(const tinyml_depthwise_conv_params *p, const int8_t *input, int8_t *output)
 {
     uint32_t buf[TINYML_DW_BUF_WORDS];
-    int8_t zp[TINYML_DW_MAX_CH];
+    int8_t zp[4];
     const int32_t s = p->stride_w, ch = p->in_c, out_w = p->out_w;
     const int32_t nj = s == 1 ? (out_w + 3) / 2 : out_w + 1; /* column pairs the row reads */
-    const int32_t s4 = 3 * nj;
-    int32_t g = TINYML_DW_BUF_WORDS / s4;
     int32_t b, oy;
     dw3_job job;
-    if (ch > TINYML_DW_MAX_CH) {
+    if (12 * nj > TINYML_DW_BUF_WORDS) {
         return 0;
     }
-    if (g >= ch) {
-        g = ch;
-    } else {
-        g &= ~3;
-        if (g == 0) {
-            return 0;
+    memset(zp, -p->in_offset, sizeof zp);
+    {
+        /* column pairs wholly right of the image: zero points whatever the row (dw3_fill skips them) */
+        const uint32_t zz = dw3_pack(-p->in_offset, -p->in_offset);
+        int32_t k;
+        for (k = 12 * ((p->in_w + p->pad_w + 1) / 2); k < 12 * nj; ++k) {
+            buf[k] = zz;
         }
     }
-    memset(zp, -p->in_offset, (size_t)ch);
     job.ch = ch;
     job.npairs = out_w / 2;
     job.tail = out_w & 1;
-    job.skip = 12 * nj - (s == 1 ? 12 : 24) * job.npairs;
-    job.s4 = s4;
+    job.skip = 12 - (s == 1 ? 48 : 96) * job.npairs; /* back to the next channel of pair 0 */
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * ch;
         for (oy = 0; oy < p->out_h; ++oy) {
@@ -609,9 +659,13 @@ static TINYML_DW_NOINLINE int dw3_run(const tinyml_depthwise_conv_params *p, con
                 const int32_t iy = iy0 + r;
                 rows[r] = iy >= 0 && iy < p->in_h ? in_b + iy * p->in_w * ch : NULL;
             }
-            for (g0 = 0; g0 < ch; g0 += g) {
-                const int32_t gn = ch - g0 < g ? ch - g0 : g;
-                dw3_fill(buf, s4, nj, rows, -p->pad_w, p->in_w, ch, g0, gn, zp);
+            for (g0 = 0; g0 < ch; g0 += 4) {
+                const int32_t gn = ch - g0 < 4 ? ch - g0 : 4;
+                const int8_t *grows[3];
+                for (r = 0; r < 3; ++r) {
+                    grows[r] = rows[r] ? rows[r] + g0 : NULL;
+                }
+                dw3_fill(buf, nj, grows, p->pad_w, p->in_w, ch, gn, zp);
                 job.buf = buf;
                 job.out = out_row + g0;
                 job.n = gn;
