@@ -38,3 +38,20 @@ def test_fast_paths_compile_for_cortex_m_without_dsp_too(tmp_path) -> None:
     files = generate(parse(variants_graph(0)[0]), target="host")
     assert build_library(files, extra_flags=("-DTINYML_NO_DSP",)).exists()
     assert build_library(files, extra_flags=("-DTINYML_NO_FAST",)).exists()
+
+
+def test_variants_graph_reaches_every_conv_fc_plan() -> None:
+    """The generator planned the fast path for the conv / fully-connected branches that have
+    one, kept the reference loop for the rest, and named all four requantization variants: a
+    plan that silently fell back would leave a fast variant untested."""
+    import re
+
+    from tinyml.codegen.aot.generator import generate
+
+    c = generate(parse(variants_graph(0)[0]), target="host")["model.c"]
+    fast_conv, all_conv = len(re.findall(r"tinyml_conv_mm_s8\(", c)), len(re.findall(r"tinyml_conv_s8\(", c))
+    fast_fc, all_fc = len(re.findall(r"tinyml_fc_mm_s8\(", c)), len(re.findall(r"tinyml_fully_connected_s8\(", c))
+    assert (all_conv - fast_conv, all_fc - fast_fc) == (2, 1)  # k > 1152 and mixed shifts; depth 1512
+    assert fast_conv == 12 and fast_fc == 2
+    assert set(re.findall(r"tinyml_mm_[lr]_(?:sat|clamp)", c)) == {
+        "tinyml_mm_r_sat", "tinyml_mm_r_clamp", "tinyml_mm_l_sat", "tinyml_mm_l_clamp"}

@@ -4,16 +4,23 @@ The fast paths (firmware/src/kernels/*_fast.c, mat_mult.c) choose a variant per 
 shape and quantization; this graph has one branch per variant, each flattened and concatenated
 into the single output, so one comparison with the TFLM interpreter covers all of them:
 
-- CONV_2D: 1x1 (the pixel is the col), k*k*c with k*c % 4 == 0 and != 0, odd output channels,
-  SAME padding (zero taps), stride 2, dilation 2, two pixels per pass (k <= 576), one pixel per
-  pass (576 < k <= 1152), the reference loop (k > 1152);
-- DEPTHWISE_CONV_2D: 3-wide window (unrolled), 2x2 stride 2, dilation, channel counts with 4-, 2-
-  and 1-channel tails, depth multiplier 2 (reference);
-- FULLY_CONNECTED: odd units, depth % 4 != 0, depth > 1152 (reference), per-tensor weights;
+- CONV_2D (the matrix-multiply path planned at generation time, ops/_mm.py): 1x1 stride 1 (the
+  input is the col in portable C), taps of in_c % 4 == 0 widened straight from the input, taps of
+  in_c % 4 != 0 through an int8 patch (k % 4 tails: zero weights), odd output channels (a padding
+  row), SAME padding (taps holding the zero point), stride 2, dilation 2, two pixels per pass
+  (k4 <= 576, or 460 with a patch), one pixel per pass with and without a patch, the reference
+  loop (k > 1152, and channels that need both a left and a right shift); requantization variants
+  r_sat, r_clamp, l_sat (multiplier > 1: a left shift) and l_clamp;
+- DEPTHWISE_CONV_2D: 3x3 with the generator's packed constants (dw3: strides 1 and 2, SAME and
+  VALID, odd and even output widths, groups of 4 channels and partial groups of 3 and 2, the DSP
+  row loop and the clamped C row loop, per-tensor weights), 3x3 not packed (multiplier > 1),
+  2x2 stride 2, dilation, depth multiplier 2 (reference);
+- FULLY_CONNECTED: odd units, depth % 4 != 0 (a zero-padded copy), depth % 4 == 0, depth > 1152
+  (reference), per-tensor weights;
 - ADD: same shapes (tables + short output rescale) with and without an activation, x + x, and
   a broadcast operand (reference loop);
-- requantization: the short path with the whole int8 range (SSAT) and with an activation bound
-  (RELU6), and the general path (a multiplier > 1 gives a left shift).
+- requantization: the whole int8 range (SSAT) and an activation bound (RELU, RELU6), right and
+  left shifts (a multiplier > 1), and both in one layer (the reference loop).
 """
 
 from __future__ import annotations
@@ -35,9 +42,11 @@ class _Graph:
         self.outs: list[tuple[int, int]] = []
         self.names: list[str] = []
 
-    def weights(self, shape: tuple[int, ...], channels: int, per_channel: bool, big: bool = False) -> tuple:
+    def weights(self, shape: tuple[int, ...], channels: int, per_channel: bool, big: bool | str = False) -> tuple:
+        """big: scales whose multipliers exceed 1 (left shifts); "mixed": around 0.5 (both kinds)."""
         data = self.rng.integers(-127, 128, size=shape).astype(np.int8)
-        lo, hi = (np.log(0.3), np.log(2.0)) if big else (np.log(2e-4), np.log(2e-2))
+        lo, hi = {True: (np.log(0.3), np.log(2.0)), "mixed": (np.log(0.02), np.log(1.0))}.get(
+            big, (np.log(2e-4), np.log(2e-2)))
         scales = np.exp(self.rng.uniform(lo, hi, size=channels if per_channel else 1))
         return data, [float(s) for s in scales]
 
@@ -56,7 +65,7 @@ class _Graph:
 
     def conv(self, src: int, src_shape: tuple[int, ...], src_q: tuple[float, int], oc: int, k: tuple[int, int], *,
              stride: int = 1, dilation: int = 1, padding: str = "SAME", act: str = "NONE", per_channel: bool = True,
-             big: bool = False, groups: int = 1, out_q: tuple[float, int] | None = None,
+             big: bool | str = False, groups: int = 1, out_q: tuple[float, int] | None = None,
              flatten: bool = True) -> tuple[int, tuple[int, ...]]:
         g = self.g
         _, h, w, c = src_shape
@@ -74,19 +83,23 @@ class _Graph:
 
     def depthwise(self, src: int, src_shape: tuple[int, ...], src_q: tuple[float, int], k: tuple[int, int], *,
                   mult: int = 1, stride: int = 1, dilation: int = 1, padding: str = "SAME", act: str = "NONE",
-                  per_channel: bool = True) -> None:
+                  per_channel: bool = True, big: bool = False, out_q: tuple[float, int] | None = None,
+                  flatten: bool = True) -> tuple[int, tuple[int, ...]]:
         g = self.g
         _, h, w, c = src_shape
         oc = c * mult
         oh, ow = output_size(padding, h, k[0], stride, dilation), output_size(padding, w, k[1], stride, dilation)
-        wd, ws = self.weights((1, k[0], k[1], oc), oc, per_channel)
+        wd, ws = self.weights((1, k[0], k[1], oc), oc, per_channel, big)
         wt = g.tensor((1, k[0], k[1], oc), data=wd, scale=ws, zero_point=[0] * len(ws), axis=3)
-        y = g.tensor((1, oh, ow, oc), scale=self.out_q[0], zero_point=self.out_q[1])
+        q = out_q or self.out_q
+        y = g.tensor((1, oh, ow, oc), scale=q[0], zero_point=q[1])
         g.op("DEPTHWISE_CONV_2D", [src, wt, self.bias(oc, src_q[0], ws)], [y], padding=padding, stride_h=stride,
              stride_w=stride, dilation_h_factor=dilation, dilation_w_factor=dilation, depth_multiplier=mult,
              fused_activation_function=act)
-        self.flatten(y, oh * ow * oc, f"DEPTHWISE_CONV_2D {k[0]}x{k[1]} c={c} m={mult} s{stride} d{dilation} "
-                                      f"{padding} {act} pc={per_channel}")
+        if flatten:
+            self.flatten(y, oh * ow * oc, f"DEPTHWISE_CONV_2D {k[0]}x{k[1]} c={c} m={mult} s{stride} d{dilation} "
+                                          f"{padding} {act} pc={per_channel} big={big}")
+        return y, (1, oh, ow, oc)
 
     def fc(self, src: int, depth: int, src_q: tuple[float, int], units: int, *, act: str = "NONE",
            per_channel: bool = True) -> None:
@@ -132,19 +145,33 @@ def variants_graph(seed: int = 0) -> tuple[bytes, list[str]]:
     gr.conv(x, shape, in_q, 5, (3, 3), stride=2)                            # k = 324: two pixels per pass
     gr.conv(x, shape, in_q, 3, (5, 5), padding="VALID")                     # k = 900: one pixel per pass
     gr.conv(x, shape, in_q, 2, (6, 6), padding="VALID")                     # k = 1296: reference loop
-    gr.conv(x, shape, in_q, 3, (1, 1), big=True)                            # multiplier > 1: general requant
+    gr.conv(x, shape, in_q, 3, (1, 1), big=True)                            # multiplier > 1: l_sat
+    gr.conv(x, shape, in_q, 4, (1, 1), big=True, act="RELU")                # l_clamp
+    gr.conv(x, shape, in_q, 8, (1, 1), big="mixed")                         # left and right shifts: reference
     gr.depthwise(x, shape, in_q, (3, 3))                                    # 3-wide window, 9 groups of 4
     gr.depthwise(x, shape, in_q, (2, 2), stride=2, padding="VALID", act="RELU6")
     gr.depthwise(x, shape, in_q, (3, 3), dilation=2)
     gr.depthwise(x, shape, in_q, (3, 1), mult=2)                            # depth multiplier 2: reference
+    # 3x3 packed path (dw3): stride 2 SAME (no top pad, left pad, zero-point right column), stride 2
+    # VALID with RELU6 (the C row loop in DSP builds too), a multiplier > 1 (not packed: generic path)
+    gr.depthwise(x, shape, in_q, (3, 3), stride=2)
+    gr.depthwise(x, shape, in_q, (3, 3), stride=2, padding="VALID", act="RELU6")
+    gr.depthwise(x, shape, in_q, (3, 3), big=True)
     # a 7-channel tensor (odd: 4 + 2 + 1 channel tails, k*c % 4 != 0) and a 2-channel one
     t7, s7 = gr.conv(x, shape, in_q, 7, (1, 1), act="RELU", out_q=mid_q, flatten=False)
     gr.depthwise(t7, s7, mid_q, (3, 3), stride=1)
     gr.depthwise(t7, s7, mid_q, (5, 3), stride=2, per_channel=False)
     gr.conv(t7, s7, mid_q, 9, (3, 3))                                       # k = 63, pairs, odd out_c
     gr.conv(t7, s7, mid_q, 2, (2, 3), stride=2, dilation=1, padding="SAME")
+    gr.conv(t7, s7, mid_q, 3, (9, 9), act="RELU")                            # k = 567 with a patch: one pixel
     t2, s2 = gr.conv(x, shape, in_q, 2, (1, 1), out_q=mid_q, flatten=False)
-    gr.depthwise(t2, s2, mid_q, (3, 3))                                     # 2 channels: portable pair only
+    gr.depthwise(t2, s2, mid_q, (3, 3))                                     # 2 channels: one partial group
+    # an even-width tensor: stride-1 rows of output pairs only, stride 2 with an odd tail,
+    # per-tensor weights with RELU (clamped: C row loop)
+    t6, s6 = gr.depthwise(x, shape, in_q, (1, 2), padding="VALID", out_q=mid_q, flatten=False)
+    gr.depthwise(t6, s6, mid_q, (3, 3))
+    gr.depthwise(t6, s6, mid_q, (3, 3), stride=2)
+    gr.depthwise(t6, s6, mid_q, (3, 3), act="RELU", per_channel=False)
     gr.fc(t7, 6 * 7 * 7, mid_q, 9)                                          # depth 294 (% 4 = 2), odd units
     gr.fc(t2, 6 * 7 * 2, mid_q, 4, act="RELU6", per_channel=False)
     gr.fc(x, 6 * 7 * 36, in_q, 3)                                           # depth 1512: reference loop

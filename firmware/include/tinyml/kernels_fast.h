@@ -10,11 +10,8 @@
  *   on when the compiler targets a core with it (__ARM_FEATURE_DSP: M4, M7, M33...) unless the
  *   build defines TINYML_NO_DSP (to measure or test the portable C paths on such a core).
  *
- * Column format ("col"): the int8 inputs of one output pixel, offset by the input zero point
- * (x + in_offset, exact in int16) with padding as 0, so padded taps add nothing, as in TFLM.
- * With TINYML_USE_DSP every group of 4 is stored as (x0, x2, x1, x3): SXTB16 of a word of four
- * weights gives (w0, w2) and SXTB16 of it rotated by 8 gives (w1, w3), so two SMLADs multiply a
- * weight word with two col words. A tail of k % 4 elements stays in natural order.
+ * CONV_2D and FULLY_CONNECTED run a matrix-multiply path the generator plans per layer (the
+ * section at the end); DEPTHWISE_CONV_2D checks its shapes at run time.
  */
 #ifndef TINYML_KERNELS_FAST_H
 #define TINYML_KERNELS_FAST_H
@@ -32,11 +29,10 @@
 #define TINYML_USE_DSP 1
 #endif
 
-/* Largest col buffer (int16 elements) a kernel keeps on the stack (2.3 KB; the Cortex-M boards'
- * linker scripts guarantee 4 KB of stack): two pixels of a 3x3x64 convolution. */
-#ifndef TINYML_COL_MAX
+/* Largest col (int16 elements) the conv / fully-connected path keeps on the stack (2.3 KB; the
+ * Cortex-M boards' linker scripts guarantee 4 KB of stack): two pixels of a 3x3x64 convolution.
+ * ops/_mm.py has the same number: the generator picks one or two pixels per pass from it. */
 #define TINYML_COL_MAX 1152
-#endif
 /* Largest channel count whose int32 accumulators the depthwise fast path keeps on the stack. */
 #define TINYML_DW_MAX_CH 256
 
@@ -161,41 +157,66 @@ TINYML_INLINE int32_t tinyml_requant_short(int32_t acc, int32_t mult, int rs, in
 int tinyml_requant_plan(const int32_t *bias, const int8_t *shift, int32_t channels, int32_t per_channel,
                         int32_t max_abs_acc);
 
-/* Requantization constants of a conv-like layer (what stays fixed over its loops). */
+/* ---- CONV_2D / FULLY_CONNECTED: the matrix-multiply path planned at generation time ----------
+ *
+ * tinyml/codegen/aot/ops/_mm.py decides per layer whether this path applies (and proves the
+ * requantization below exact for every possible accumulator of that layer), then emits, under
+ * #if defined(TINYML_FAST), a tinyml_conv_mm_params / tinyml_fc_mm_params struct and a direct
+ * call; the reference loops (conv.c, fully_connected.c) keep the TFLite layout for AVR. Nothing
+ * is checked at run time and only the requantization variant a model names gets linked.
+ *
+ * - The input offset is folded into the bias: acc = bias + in_offset * sum(w) + sum(w * x), the
+ *   same integer as bias + sum(w * (x + in_offset)). A padded tap holds the input zero point
+ *   (x = -in_offset), so it adds w * 0 as in TFLM.
+ * - Weights: k padded to k4 (a multiple of 4) with zeros, out_c padded to even with a zero row,
+ *   and each row pair interleaved by groups of 4: row 2p bytes 4g..4g+3, then row 2p+1's.
+ * - rq: per row pair 8 int32: bias0 bias1 mult0 mult1 c0 c1 s0 s1. Variant "r" (right shift s
+ *   in [1, 31]): y = mulhi_round(acc, mult), out = (y + c + (y >> 31)) >> s with
+ *   c = 2^(s-1) + out_offset * 2^s (the rounding of tinyml_requant_short with the zero point
+ *   added before the shift; the generator checks nothing overflows). Variant "l" (left shift
+ *   s >= 0): out = mulhi_round(acc << s, mult) + c, c = out_offset. Then the activation clamp:
+ *   "sat" when it is the whole int8 range (one SSAT), "clamp" otherwise.
+ * - col (DSP): one or two pixels' inputs sign-extended by SXTB16, group g of 4 inputs of pixel i
+ *   at words w[g*2n + 2i] = (x0, x2) and w[g*2n + 2i + 1] = (x1, x3). Portable: the int8 inputs
+ *   themselves (no col at all when a pixel's inputs are contiguous). */
 typedef struct {
-    int32_t k;                  /* accumulation depth (col length) */
-    int32_t out_c;              /* output channels (filter rows) */
-    const int8_t *filter;       /* [out_c][k] */
-    const int32_t *bias;        /* [out_c] or NULL */
-    const int32_t *multiplier;  /* [out_c] or [1] */
-    const int8_t *shift;        /* [out_c] or [1] */
-    int32_t per_channel;
-    int32_t out_offset, act_min, act_max;
-    int32_t short_requant;      /* tinyml_requant_plan() said yes */
-} tinyml_mm_args;
+    int32_t k4;                 /* accumulation depth padded to a multiple of 4 */
+    int32_t out_c;              /* output channels (the filter has out_c rounded up to even rows) */
+    int32_t act_min, act_max;
+    const int8_t *filter;       /* TINYML_CONST, layout above */
+    const int32_t *rq;          /* TINYML_CONST [(out_c + 1) / 2][8] */
+} tinyml_mm_params;
 
-/* A col of one or two output pixels (n = 1, 2). Portable layout: pixel i's k-th input at
- * h[i * k_total + k]. DSP layout: group g of 4 inputs of pixel i in words w[g*2n + 2i] = (x0, x2)
- * and w[g*2n + 2i + 1] = (x1, x3); the k % 4 tail after all groups, at h[4*n*G + 4*i + t]. */
-typedef union {
-    uint32_t w[TINYML_COL_MAX / 2 + 4]; /* + the DSP layout's tail slots */
-    int16_t h[TINYML_COL_MAX + 8];
-} tinyml_col;
+/* out0[c] (and out1[c] when b != NULL) = requant(row c . col + bias) for every c. a: the col
+ * (DSP layout for one or two pixels; portable: pixel 0's k4 int8 inputs), b: NULL for one pixel,
+ * else anything non-NULL with DSP and pixel 1's k4 int8 inputs in portable C. */
+typedef void (*tinyml_mm_fn)(const tinyml_mm_params *p, const void *a, const void *b, int8_t *out0, int8_t *out1);
+void tinyml_mm_r_sat(const tinyml_mm_params *p, const void *a, const void *b, int8_t *out0, int8_t *out1);
+void tinyml_mm_r_clamp(const tinyml_mm_params *p, const void *a, const void *b, int8_t *out0, int8_t *out1);
+void tinyml_mm_l_sat(const tinyml_mm_params *p, const void *a, const void *b, int8_t *out0, int8_t *out1);
+void tinyml_mm_l_clamp(const tinyml_mm_params *p, const void *a, const void *b, int8_t *out0, int8_t *out1);
 
-/* Put inputs src[0..count) (or zeros if src is NULL) of pixel i at positions k0.. of a col. */
-void tinyml_col_put(tinyml_col *col, int32_t n, int32_t k_total, int32_t i, int32_t k0, const int8_t *src,
-                    int32_t count, int32_t in_offset);
-/* Sets a->short_requant for the layer (call once per kernel call) and returns it: tinyml_mm_s8
- * needs it (layers that need the general requantization run the reference loops instead). */
-int tinyml_mm_prepare(tinyml_mm_args *a);
-/* out0[c] (and out1[c] when n == 2) = requant(filter[c] . col + bias[c]) for every c. */
-void tinyml_mm_s8(const tinyml_mm_args *a, const tinyml_col *col, int32_t n, int8_t *out0, int8_t *out1);
+typedef struct {
+    tinyml_mm_params mm;
+    tinyml_mm_fn core;          /* one of tinyml_mm_* */
+    int32_t batches, in_h, in_w, in_c, out_h, out_w;
+    int32_t k_h, k_w, stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w;
+    int32_t k;                  /* k_h * k_w * in_c (<= k4) */
+    int32_t pad_value;          /* the input zero point */
+    int32_t pairs;              /* DSP: 1 when two pixels' col (and patch) fit in TINYML_COL_MAX */
+} tinyml_conv_mm_params;
+void tinyml_conv_mm_s8(const tinyml_conv_mm_params *p, const int8_t *input, int8_t *output);
 
-/* The fast kernels: 1 when they computed the op, 0 when its shape is not theirs (the caller then
- * runs its reference loop). Called with the params already loaded into RAM. */
-int tinyml_conv_fast(const tinyml_conv_params *p, const int8_t *input, int8_t *output);
+typedef struct {
+    tinyml_mm_params mm;
+    tinyml_mm_fn core;
+    int32_t batches, depth;
+} tinyml_fc_mm_params;
+void tinyml_fc_mm_s8(const tinyml_fc_mm_params *p, const int8_t *input, int8_t *output);
+
+/* The fast depthwise kernel: 1 when it computed the op, 0 when its shape is not its own (the
+ * caller then runs its reference loop). Called with the params already loaded into RAM. */
 int tinyml_depthwise_conv_fast(const tinyml_depthwise_conv_params *p, const int8_t *input, int8_t *output);
-int tinyml_fully_connected_fast(const tinyml_fully_connected_params *p, const int8_t *input, int8_t *output);
 
 #endif /* TINYML_FAST */
 

@@ -1,9 +1,10 @@
 /* CONV_2D, int8 activations and weights, per-channel or per-tensor requantization.
  * Same arithmetic as TFLM's reference_integer_ops::ConvPerChannel (grouped convolution too).
  * Writes output rows in order and reads only input rows >= oy * stride - pad while writing row
- * oy: the planner may stream the output over the input (see kernels.h). */
+ * oy: the planner may stream the output over the input (see kernels.h). The generated code calls
+ * tinyml_conv_mm_s8 (conv_fast.c) instead for the layers it planned for the fast path; this loop
+ * runs on AVR and for the rest (groups, huge k, requantization the fast path cannot prove). */
 #include "tinyml/kernels.h"
-#include "tinyml/kernels_fast.h"
 
 /* First and one-past-last kernel tap whose input coordinate origin + tap * dilation is inside [0, size). */
 static void tap_range(int32_t origin, int32_t dilation, int32_t taps, int32_t size, int32_t *lo, int32_t *hi)
@@ -25,11 +26,6 @@ void tinyml_conv_s8(const tinyml_conv_params *params, const int8_t *input, int8_
     int32_t b, oy, ox, oc;
     int32_t out_per_group;
     TINYML_LOAD_PARAMS(p, params);
-#ifdef TINYML_FAST
-    if (tinyml_conv_fast(&p, input, output)) {
-        return; /* conv_fast.c */
-    }
-#endif
     out_per_group = p.out_c / (p.in_c / p.k_c);
 
     for (b = 0; b < p.batches; ++b) {

@@ -1,70 +1,168 @@
-/* CONV_2D fast path (see kernels_fast.h); tinyml_conv_s8 tries it first.
+/* CONV_2D through the matrix-multiply path (kernels_fast.h), called directly by the generated
+ * code when tinyml/codegen/aot/ops/_mm.py planned the layer (no groups, k4 <= TINYML_COL_MAX).
  *
- * No groups, k_h * k_w * k_c <= TINYML_COL_MAX: each output pixel's receptive field becomes a
- * col (im2col of one or two pixels at a time, never of the whole image), then tinyml_mm_s8
- * multiplies it with every filter row. Pixels are written in order, and a pixel's col is
- * complete before any of its outputs is written, so the planner's row streaming (output
- * overlapping the input, kernels.h) stays valid. */
+ * Each output pixel's receptive field becomes a col (im2col of one or two pixels at a time,
+ * never of the whole image), then p->core multiplies it with every filter row pair. Pixels are
+ * written in order, and a pixel's col is complete (or, when the core reads the input directly,
+ * its inputs lie in rows the outputs written so far cannot reach) before any of its outputs is
+ * written, so the planner's row streaming (output overlapping the input, kernels.h) stays valid. */
 #include "tinyml/kernels.h"
 #include "tinyml/kernels_fast.h"
 
 #ifdef TINYML_FAST
-int tinyml_conv_fast(const tinyml_conv_params *p, const int8_t *input, int8_t *output)
+
+/* The k int8 inputs of output pixel (oy, ox) at dst[0..k), taps outside the image as the input
+ * zero point, then zeros up to k4 (their weights are 0). */
+static void conv_patch(const tinyml_conv_mm_params *p, const int8_t *in, int32_t oy, int32_t ox, int8_t *dst)
 {
-    tinyml_col col;
-    const int32_t k = p->k_h * p->k_w * p->k_c;
-    const int32_t npix = p->out_h * p->out_w;
-    const int pairs = 2 * k <= TINYML_COL_MAX;
-    tinyml_mm_args a;
-    int32_t b, pix, i;
-    if (p->k_c != p->in_c || k > TINYML_COL_MAX) {
-        return 0;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int32_t in_c = p->in_c, row = p->k_w * in_c;
+    const int8_t pad = (int8_t)p->pad_value;
+    int32_t ky, kx, j;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + p->dilation_h * ky;
+        if (iy < 0 || iy >= p->in_h) {
+            memset(dst, pad, (size_t)row);
+        } else if (p->dilation_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
+            memcpy(dst, in + (iy * p->in_w + ix0) * in_c, (size_t)row);
+        } else {
+            for (kx = 0; kx < p->k_w; ++kx) {
+                const int32_t ix = ix0 + p->dilation_w * kx;
+                if (ix < 0 || ix >= p->in_w) {
+                    memset(dst + kx * in_c, pad, (size_t)in_c);
+                } else {
+                    memcpy(dst + kx * in_c, in + (iy * p->in_w + ix) * in_c, (size_t)in_c);
+                }
+            }
+        }
+        dst += row;
     }
-    a.k = k;
-    a.out_c = p->out_c;
-    a.filter = p->filter;
-    a.bias = p->bias;
-    a.multiplier = p->multiplier;
-    a.shift = p->shift;
-    a.per_channel = p->per_channel;
-    a.out_offset = p->out_offset;
-    a.act_min = p->act_min;
-    a.act_max = p->act_max;
-    if (!tinyml_mm_prepare(&a)) {
-        return 0; /* the general requantization: the reference loop */
+    for (j = p->k_h * row; j < p->mm.k4; ++j) {
+        *dst++ = 0;
     }
-    for (b = 0; b < p->batches; ++b) {
-        const int8_t *in_b = input + b * p->in_h * p->in_w * p->in_c;
-        int8_t *out_b = output + b * npix * p->out_c;
-        for (pix = 0; pix < npix; pix += i) {
-            const int32_t n = (pairs && pix + 1 < npix) ? 2 : 1;
-            for (i = 0; i < n; ++i) {
-                const int32_t oy = (pix + i) / p->out_w, ox = (pix + i) % p->out_w;
-                const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
-                int32_t ky, kx, k0 = 0;
-                for (ky = 0; ky < p->k_h; ++ky) {
-                    const int32_t iy = iy0 + p->dilation_h * ky;
-                    const int row_in = iy >= 0 && iy < p->in_h;
-                    if (row_in && p->dilation_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
-                        /* the whole kernel row is inside: k_w * in_c contiguous inputs */
-                        tinyml_col_put(&col, n, k, i, k0, in_b + (iy * p->in_w + ix0) * p->in_c, p->k_w * p->k_c,
-                                       p->in_offset);
-                        k0 += p->k_w * p->k_c;
-                        continue;
-                    }
-                    for (kx = 0; kx < p->k_w; ++kx) {
-                        const int32_t ix = ix0 + p->dilation_w * kx;
-                        const int inside = row_in && ix >= 0 && ix < p->in_w;
-                        tinyml_col_put(&col, n, k, i, k0, inside ? in_b + (iy * p->in_w + ix) * p->in_c : NULL, p->k_c,
-                                       p->in_offset);
-                        k0 += p->k_c;
+}
+
+#ifdef TINYML_USE_DSP
+/* groups * 4 int8 inputs from src, sign-extended into the col words of pixel i (of n). */
+static void col_widen(uint32_t *w, const int8_t *src, int32_t groups, int32_t n)
+{
+    const int32_t step = 2 * n;
+    for (; groups > 0; --groups) {
+        const uint32_t x = tinyml_ld32(src);
+        w[0] = tinyml_sxtb16(x);
+        w[1] = tinyml_sxtb16_ror8(x);
+        src += 4;
+        w += step;
+    }
+}
+
+static void col_fill(uint32_t *w, uint32_t e, uint32_t o, int32_t groups, int32_t n)
+{
+    const int32_t step = 2 * n;
+    for (; groups > 0; --groups) {
+        w[0] = e;
+        w[1] = o;
+        w += step;
+    }
+}
+
+/* Pixel i's col words. With in_c % 4 == 0 every tap starts a group: widen straight from the
+ * input (a padded tap is the zero point's words); otherwise through an int8 patch kept after the
+ * col's 2 * n * k4 bytes (the generator picks n so that both fit in the buffer). */
+static void conv_col(const tinyml_conv_mm_params *p, const int8_t *in, int32_t oy, int32_t ox, uint32_t *col,
+                     int32_t i, int32_t n)
+{
+    uint32_t *w = col + 2 * i;
+    if ((p->in_c & 3) == 0) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+        const int32_t in_c = p->in_c, tap_g = in_c >> 2, row_g = p->k_w * tap_g, step = 2 * n;
+        const uint32_t pw = ((uint32_t)p->pad_value & 0xFFu) * 0x01010101u;
+        const uint32_t pe = tinyml_sxtb16(pw), po = tinyml_sxtb16_ror8(pw);
+        int32_t ky, kx;
+        for (ky = 0; ky < p->k_h; ++ky) {
+            const int32_t iy = iy0 + p->dilation_h * ky;
+            if (iy < 0 || iy >= p->in_h) {
+                col_fill(w, pe, po, row_g, n);
+            } else if (p->dilation_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
+                col_widen(w, in + (iy * p->in_w + ix0) * in_c, row_g, n);
+            } else {
+                for (kx = 0; kx < p->k_w; ++kx) {
+                    const int32_t ix = ix0 + p->dilation_w * kx;
+                    if (ix < 0 || ix >= p->in_w) {
+                        col_fill(w + kx * tap_g * step, pe, po, tap_g, n);
+                    } else {
+                        col_widen(w + kx * tap_g * step, in + (iy * p->in_w + ix) * in_c, tap_g, n);
                     }
                 }
             }
-            tinyml_mm_s8(&a, &col, n, out_b + pix * p->out_c, out_b + (pix + 1) * p->out_c);
+            w += row_g * step;
+        }
+    } else {
+        int8_t *patch = (int8_t *)(col + 2 * n * (p->mm.k4 >> 2));
+        conv_patch(p, in, oy, ox, patch);
+        col_widen(w, patch, p->mm.k4 >> 2, n);
+    }
+}
+#endif
+
+void tinyml_conv_mm_s8(const tinyml_conv_mm_params *params, const int8_t *input, int8_t *output)
+{
+    const tinyml_conv_mm_params p = *params;
+    const int32_t npix = p.out_h * p.out_w, out_c = p.mm.out_c;
+    /* a 1x1 stride-1 unpadded layer whose pixels are whole groups: the input is the col */
+    const int direct = p.k_h == 1 && p.k_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 &&
+                       p.pad_w == 0 && p.in_h == p.out_h && p.in_w == p.out_w && p.k == p.mm.k4;
+#ifdef TINYML_USE_DSP
+    uint32_t col[TINYML_COL_MAX / 2];
+#else
+    int8_t patch[2][TINYML_COL_MAX];
+#endif
+    int32_t b, pix;
+#ifdef TINYML_USE_DSP
+    (void)direct;
+#endif
+    for (b = 0; b < p.batches; ++b) {
+        const int8_t *in_b = input + b * p.in_h * p.in_w * p.in_c;
+        int8_t *out = output + b * npix * out_c;
+        int32_t oy = 0, ox = 0;
+        for (pix = 0; pix < npix;) {
+#ifdef TINYML_USE_DSP
+            const int32_t n = (p.pairs && pix + 1 < npix) ? 2 : 1;
+#else
+            const int32_t n = pix + 1 < npix ? 2 : 1; /* the two int8 patches always fit */
+#endif
+            int32_t i;
+#ifdef TINYML_USE_DSP
+            for (i = 0; i < n; ++i) {
+                conv_col(&p, in_b, oy, ox, col, i, n);
+                if (++ox == p.out_w) {
+                    ox = 0;
+                    ++oy;
+                }
+            }
+            p.core(&p.mm, col, n == 2 ? col : NULL, out, out + out_c);
+#else
+            const int8_t *src[2];
+            if (direct) {
+                src[0] = in_b + pix * p.in_c;
+                src[1] = src[0] + p.in_c;
+                ox += n; /* unused past here: direct layers never look at (oy, ox) */
+            } else {
+                for (i = 0; i < n; ++i) {
+                    conv_patch(&p, in_b, oy, ox, patch[i]);
+                    src[i] = patch[i];
+                    if (++ox == p.out_w) {
+                        ox = 0;
+                        ++oy;
+                    }
+                }
+            }
+            p.core(&p.mm, src[0], n == 2 ? src[1] : NULL, out, out + out_c);
+#endif
+            pix += n;
+            out += n * out_c;
         }
     }
-    return 1;
 }
 #else
 typedef int tinyml_conv_fast_unused; /* ISO C: a translation unit is not empty */

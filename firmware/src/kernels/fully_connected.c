@@ -1,18 +1,13 @@
 /* FULLY_CONNECTED, int8, per-tensor or per-channel weights. Same arithmetic as TFLM's
- * reference_integer_ops::FullyConnected / FullyConnectedPerChannel. */
+ * reference_integer_ops::FullyConnected / FullyConnectedPerChannel. The generated code calls
+ * tinyml_fc_mm_s8 (fully_connected_fast.c) instead for the layers it planned for the fast path. */
 #include "tinyml/kernels.h"
-#include "tinyml/kernels_fast.h"
 
 void tinyml_fully_connected_s8(const tinyml_fully_connected_params *params, const int8_t *input, int8_t *output)
 {
     tinyml_fully_connected_params p;
     int32_t b, u, d;
     TINYML_LOAD_PARAMS(p, params);
-#ifdef TINYML_FAST
-    if (tinyml_fully_connected_fast(&p, input, output)) {
-        return; /* fully_connected_fast.c */
-    }
-#endif
 
     for (b = 0; b < p.batches; ++b) {
         const int8_t *in_row = input + b * p.depth;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tinyml.codegen.aot.context import OpContext
+from tinyml.codegen.aot.ops import _mm
 from tinyml.codegen.aot.ops._common import fused_activation, int8_io, row_overlap, spatial, weights_and_bias
 from tinyml.codegen.aot.registry import register
 from tinyml.model.tflite import Model, Operator
@@ -25,14 +26,36 @@ def emit(ctx: OpContext) -> str:
                 f"its output shape {y.shape} does not match the filter {w.shape}")
     dh, dw = int(ctx.options.get("dilation_h_factor", 1)), int(ctx.options.get("dilation_w_factor", 1))
     geo = spatial(ctx, x, y, k_h, k_w, dh, dw)
-    q = weights_and_bias(ctx, x, y, channels=out_c, axis=0)
     lo, hi = fused_activation(ctx, y)
-    p = ctx.params("tinyml_conv_params", {
-        "batches": batches, "in_h": in_h, "in_w": in_w, "in_c": in_c,
-        "out_h": y.shape[1], "out_w": y.shape[2], "out_c": out_c, "k_h": k_h, "k_w": k_w, "k_c": k_c,
-        "stride_h": geo["stride_h"], "stride_w": geo["stride_w"], "dilation_h": dh, "dilation_w": dw,
-        "pad_h": geo["pad_h"], "pad_w": geo["pad_w"], "in_offset": -x.zero_point, "out_offset": y.zero_point,
-        "act_min": lo, "act_max": hi, "per_channel": q["per_channel"],
-        "filter": q["filter"], "bias": q["bias"], "multiplier": q["multiplier"], "shift": q["shift"],
-    })
-    return f"tinyml_conv_s8(&{p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+    geo_fields = {"stride_h": geo["stride_h"], "stride_w": geo["stride_w"], "dilation_h": dh, "dilation_w": dw,
+                  "pad_h": geo["pad_h"], "pad_w": geo["pad_w"]}
+
+    def reference() -> str:
+        q = weights_and_bias(ctx, x, y, channels=out_c, axis=0)
+        p = ctx.params("tinyml_conv_params", {
+            "batches": batches, "in_h": in_h, "in_w": in_w, "in_c": in_c,
+            "out_h": y.shape[1], "out_w": y.shape[2], "out_c": out_c, "k_h": k_h, "k_w": k_w, "k_c": k_c,
+            **geo_fields, "in_offset": -x.zero_point, "out_offset": y.zero_point,
+            "act_min": lo, "act_max": hi, "per_channel": q["per_channel"],
+            "filter": q["filter"], "bias": q["bias"], "multiplier": q["multiplier"], "shift": q["shift"],
+        })
+        return f"tinyml_conv_s8(&{p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+
+    def fast() -> str | None:
+        plan = _mm.plan_for(ctx, x, y, (lo, hi)) if k_c == in_c else None
+        if plan is None:
+            return None
+        # DSP col buffer (TINYML_COL_MAX int16): 2 bytes per input and pixel, plus a k4-byte int8
+        # patch when taps do not start groups of 4 (in_c % 4 != 0)
+        patch = 0 if in_c % 4 == 0 else plan.k4
+        if 2 * plan.k4 + patch > 2 * _mm.COL_MAX:
+            return None
+        p = ctx.params("tinyml_conv_mm_params", {
+            "mm": _mm.struct_literal(_mm.mm_fields(ctx, plan)), "core": plan.core,
+            "batches": batches, "in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": y.shape[1], "out_w": y.shape[2],
+            "k_h": k_h, "k_w": k_w, **geo_fields, "k": plan.k, "pad_value": x.zero_point,
+            "pairs": int(4 * plan.k4 + patch <= 2 * _mm.COL_MAX),
+        }, what="mm")
+        return f"tinyml_conv_mm_s8(&{p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+
+    return _mm.with_fast(ctx, reference, fast)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tinyml.codegen.aot.context import OpContext
+from tinyml.codegen.aot.ops import _mm
 from tinyml.codegen.aot.ops._common import fused_activation, int8_io, weights_and_bias
 from tinyml.codegen.aot.registry import register
 
@@ -17,12 +18,26 @@ def emit(ctx: OpContext) -> str:
     ctx.require(x.size % depth == 0, f"its input has {x.size} values, not a multiple of the depth {depth}")
     batches = x.size // depth
     ctx.require(y.size == batches * units, f"its output has {y.size} values, expected {batches * units}")
-    q = weights_and_bias(ctx, x, y, channels=units, axis=0)
     lo, hi = fused_activation(ctx, y)
-    p = ctx.params("tinyml_fully_connected_params", {
-        "batches": batches, "depth": depth, "units": units,
-        "in_offset": -x.zero_point, "filter_offset": -q["filter_zero_point"], "out_offset": y.zero_point,
-        "act_min": lo, "act_max": hi, "per_channel": q["per_channel"],
-        "filter": q["filter"], "bias": q["bias"], "multiplier": q["multiplier"], "shift": q["shift"],
-    })
-    return f"tinyml_fully_connected_s8(&{p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+
+    def reference() -> str:
+        q = weights_and_bias(ctx, x, y, channels=units, axis=0)
+        p = ctx.params("tinyml_fully_connected_params", {
+            "batches": batches, "depth": depth, "units": units,
+            "in_offset": -x.zero_point, "filter_offset": -q["filter_zero_point"], "out_offset": y.zero_point,
+            "act_min": lo, "act_max": hi, "per_channel": q["per_channel"],
+            "filter": q["filter"], "bias": q["bias"], "multiplier": q["multiplier"], "shift": q["shift"],
+        })
+        return f"tinyml_fully_connected_s8(&{p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+
+    def fast() -> str | None:
+        plan = _mm.plan_for(ctx, x, y, (lo, hi))  # None for asymmetric (per-tensor) weights
+        if plan is None or plan.k4 > _mm.COL_MAX:
+            return None
+        p = ctx.params("tinyml_fc_mm_params", {
+            "mm": _mm.struct_literal(_mm.mm_fields(ctx, plan)), "core": plan.core,
+            "batches": batches, "depth": depth,
+        }, what="mm")
+        return f"tinyml_fc_mm_s8(&{p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
+
+    return _mm.with_fast(ctx, reference, fast)
