@@ -292,21 +292,24 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
  * (10 multiply instructions for two outputs sharing their loads). Rows are written in order and a
  * row reads only input rows >= oy * stride - pad: row streaming (kernels.h) holds. */
 
-/* Window buffer: 2 KB of stack, 48 bytes per column pair: rows of up to 82 outputs (stride 1)
- * or 41 (stride 2); wider rows take the generic path. */
-#ifndef TINYML_DW_BUF_WORDS
-#define TINYML_DW_BUF_WORDS 512
+/* Column pairs per output row the buffer holds (48 bytes each: 1.5 KB of stack, plus 6 pointers
+ * per pair, 768 bytes): rows of up to 61 outputs (stride 1) or 31 (stride 2). Wider rows, and more
+ * than TINYML_DW_MAX_CH channels (the zero-point row), take the generic path. */
+#ifndef TINYML_DW_MAX_PAIRS
+#define TINYML_DW_MAX_PAIRS 32
 #endif
 
 typedef struct {
-    const uint32_t *buf;    /* 0: channel 0 of the group */
-    int8_t *out;            /* 4: output pixel 0 of the row, channel 0 of the group */
-    int32_t ch;             /* 8: output pixel stride */
-    int32_t n;              /* 12: channels in the group (counted down by the DSP loop) */
-    const int32_t *rec;     /* 16: packed constants of channel 0 of the group */
-    int32_t npairs;         /* 20: output pairs per row */
-    int32_t tail;           /* 24: 1 if the row has an odd output at the end */
-    int32_t skip;           /* 28: bytes from the end of a channel's pairs to the next channel */
+    const int8_t *const *src; /* 0: per column pair, 6 pointers at channel 0: rows 0, 1, 2 x columns 2j, 2j + 1 */
+    int32_t fill_bytes;       /* 4: 48 * column pairs to fill per group */
+    uint32_t *buf;            /* 8 */
+    int8_t *out;              /* 12: output pixel 0 of the row, channel 0 of the group (advanced per group) */
+    int32_t ch;               /* 16: channels = output pixel stride */
+    int32_t groups;           /* 20: groups of 4 channels (counted down) */
+    const int32_t *rec;       /* 24: packed constants of channel 0 */
+    int32_t pairs_bytes;      /* 28: buffer bytes of a row's output pairs (48 or 96 per pair) */
+    int32_t tail;             /* 32: 1 if the row ends with an odd output */
+    int32_t skip;             /* 36: bytes from the end of a channel's pairs to the next channel */
 } dw3_job;
 
 TINYML_INLINE uint32_t dw3_pack(int32_t lo, int32_t hi)
@@ -316,110 +319,55 @@ TINYML_INLINE uint32_t dw3_pack(int32_t lo, int32_t hi)
 
 #ifdef TINYML_USE_DSP
 /* One column pair of 4 channels: SXTB16 gives channels (0, 2) of a word, with ROR 8 (1, 3);
- * PKHBT / PKHTB pair them across rows (or columns for row 2). In asm: 10-12 registers, no spills. */
-#define TINYML_DW3_PAIR(P, Q, OFF0, OFF1, OFF2, OFF3)                                   \
-        "ldr %[x], " P "\n\t"                                                            \
-        "ldr %[y], " Q "\n\t"                                                            \
-        "sxtb16 %[e], %[x]\n\t"                                                          \
-        "sxtb16 %[f], %[y]\n\t"                                                          \
-        "sxtb16 %[x], %[x], ror #8\n\t"                                                  \
-        "sxtb16 %[y], %[y], ror #8\n\t"                                                  \
-        "pkhbt %[t], %[e], %[f], lsl #16\n\t"                                            \
-        "pkhtb %[e], %[f], %[e], asr #16\n\t"                                            \
-        "str %[t], [%[w], #" OFF0 "]\n\t"                                                \
-        "str %[e], [%[w], #" OFF2 "]\n\t"                                                \
-        "pkhbt %[t], %[x], %[y], lsl #16\n\t"                                            \
-        "pkhtb %[x], %[y], %[x], asr #16\n\t"                                            \
-        "str %[t], [%[w], #" OFF1 "]\n\t"                                                \
-        "str %[x], [%[w], #" OFF3 "]\n\t"
+ * PKHBT / PKHTB pair them across rows (or columns for row 2). */
+#define TINYML_DW3_PAIR(P, Q, X, Y, E, F, T, W, OFF0, OFF1, OFF2, OFF3) \
+    "ldr " X ", " P "\n\t"                                              \
+    "ldr " Y ", " Q "\n\t"                                              \
+    "sxtb16 " E ", " X "\n\t"                                           \
+    "sxtb16 " F ", " Y "\n\t"                                           \
+    "sxtb16 " X ", " X ", ror #8\n\t"                                   \
+    "sxtb16 " Y ", " Y ", ror #8\n\t"                                   \
+    "pkhbt " T ", " E ", " F ", lsl #16\n\t"                            \
+    "pkhtb " E ", " F ", " E ", asr #16\n\t"                            \
+    "str " T ", [" W ", #" OFF0 "]\n\t"                                 \
+    "str " E ", [" W ", #" OFF2 "]\n\t"                                 \
+    "pkhbt " T ", " X ", " Y ", lsl #16\n\t"                            \
+    "pkhtb " X ", " Y ", " X ", asr #16\n\t"                            \
+    "str " T ", [" W ", #" OFF1 "]\n\t"                                 \
+    "str " X ", [" W ", #" OFF3 "]\n\t"
 #endif
 
-/* Column pairs [j0, j1) for channels [0, gn) of the group, any position: a tap outside the image
- * (rows[r] NULL, or column outside [0, in_w)) reads the zero point zp[0..3]. */
-static void dw3_fill_edge(uint32_t *buf, int32_t j0, int32_t j1, const int8_t *const rows[3], int32_t x0,
-                          int32_t in_w, int32_t ch, int32_t gn, const int8_t *zp)
+/* The buffer's first nf column pairs for channels [g0, g0 + gn) of the row src[] describes. */
+static void dw3_fill_c(uint32_t *w, const int8_t *const *src, int32_t nf, int32_t g0, int32_t gn)
 {
     int32_t j, i;
-    for (j = j0; j < j1; ++j) {
-        const int32_t ix0 = x0 + 2 * j, ix1 = ix0 + 1;
-        const int in0 = ix0 >= 0 && ix0 < in_w, in1 = ix1 >= 0 && ix1 < in_w;
-        const int8_t *a0 = rows[0] && in0 ? rows[0] + ix0 * ch : zp;
-        const int8_t *a1 = rows[0] && in1 ? rows[0] + ix1 * ch : zp;
-        const int8_t *b0 = rows[1] && in0 ? rows[1] + ix0 * ch : zp;
-        const int8_t *b1 = rows[1] && in1 ? rows[1] + ix1 * ch : zp;
-        const int8_t *c0 = rows[2] && in0 ? rows[2] + ix0 * ch : zp;
-        const int8_t *c1 = rows[2] && in1 ? rows[2] + ix1 * ch : zp;
-        uint32_t *w = buf + 12 * j;
+    for (j = 0; j < nf; ++j, src += 6, w += 12) {
+        const int8_t *a0 = src[0] + g0, *a1 = src[1] + g0, *b0 = src[2] + g0;
+        const int8_t *b1 = src[3] + g0, *c0 = src[4] + g0, *c1 = src[5] + g0;
 #ifdef TINYML_USE_DSP
         if (gn == 4) {
             uint32_t x, y, e, f, t;
-            __asm__ volatile(TINYML_DW3_PAIR("[%[a0]]", "[%[b0]]", "0", "12", "24", "36")
-                             TINYML_DW3_PAIR("[%[a1]]", "[%[b1]]", "4", "16", "28", "40")
-                             TINYML_DW3_PAIR("[%[c0]]", "[%[c1]]", "8", "20", "32", "44")
-                             : [x] "=&r"(x), [y] "=&r"(y), [e] "=&r"(e), [f] "=&r"(f), [t] "=&r"(t)
-                             : [a0] "r"(a0), [a1] "r"(a1), [b0] "r"(b0), [b1] "r"(b1), [c0] "r"(c0),
-                               [c1] "r"(c1), [w] "r"(w)
-                             : "memory");
+            __asm__ volatile(
+                TINYML_DW3_PAIR("[%[a0]]", "[%[b0]]", "%[x]", "%[y]", "%[e]", "%[f]", "%[t]", "%[w]", "0", "12", "24", "36")
+                TINYML_DW3_PAIR("[%[a1]]", "[%[b1]]", "%[x]", "%[y]", "%[e]", "%[f]", "%[t]", "%[w]", "4", "16", "28", "40")
+                TINYML_DW3_PAIR("[%[c0]]", "[%[c1]]", "%[x]", "%[y]", "%[e]", "%[f]", "%[t]", "%[w]", "8", "20", "32", "44")
+                : [x] "=&r"(x), [y] "=&r"(y), [e] "=&r"(e), [f] "=&r"(f), [t] "=&r"(t)
+                : [a0] "r"(a0), [a1] "r"(a1), [b0] "r"(b0), [b1] "r"(b1), [c0] "r"(c0), [c1] "r"(c1), [w] "r"(w)
+                : "memory");
             continue;
         }
 #endif
-        for (i = 0; i < gn; ++i, w += 3) {
-            w[0] = dw3_pack(a0[i], b0[i]);
-            w[1] = dw3_pack(a1[i], b1[i]);
-            w[2] = dw3_pack(c0[i], c1[i]);
+        for (i = 0; i < gn; ++i) {
+            w[3 * i] = dw3_pack(a0[i], b0[i]);
+            w[3 * i + 1] = dw3_pack(a1[i], b1[i]);
+            w[3 * i + 2] = dw3_pack(c0[i], c1[i]);
         }
     }
 }
 
-/* n column pairs of 4 channels wholly inside the image from w on; a, b, c: rows 0..2 at the
- * first pair's first column. */
-static void dw3_fill_inner(uint32_t *w, int32_t n, const int8_t *a, const int8_t *b, const int8_t *c, int32_t ch)
-{
-    const int32_t step = 2 * ch;
-    for (; n > 0; --n, w += 12, a += step, b += step, c += step) {
-#ifdef TINYML_USE_DSP
-        uint32_t x, y, e, f, t;
-        __asm__ volatile(TINYML_DW3_PAIR("[%[a]]", "[%[b]]", "0", "12", "24", "36")
-                         TINYML_DW3_PAIR("[%[a], %[ch]]", "[%[b], %[ch]]", "4", "16", "28", "40")
-                         TINYML_DW3_PAIR("[%[c]]", "[%[c], %[ch]]", "8", "20", "32", "44")
-                         : [x] "=&r"(x), [y] "=&r"(y), [e] "=&r"(e), [f] "=&r"(f), [t] "=&r"(t)
-                         : [a] "r"(a), [b] "r"(b), [c] "r"(c), [ch] "r"(ch), [w] "r"(w)
-                         : "memory");
-#else
-        int32_t i;
-        for (i = 0; i < 4; ++i) {
-            w[3 * i] = dw3_pack(a[i], b[i]);
-            w[3 * i + 1] = dw3_pack(a[ch + i], b[ch + i]);
-            w[3 * i + 2] = dw3_pack(c[i], c[ch + i]);
-        }
-#endif
-    }
-}
-
-/* The window buffer of one output row for channels [g0, g0 + gn) (gn <= 4). */
-static void dw3_fill(uint32_t *buf, int32_t nj, const int8_t *const rows[3], int32_t pad_w, int32_t in_w,
-                     int32_t ch, int32_t gn, const int8_t *zp)
-{
-    /* pairs with both columns inside the image: 2j - pad_w >= 0 and 2j + 1 - pad_w < in_w */
-    int32_t j0 = (pad_w + 1) / 2, j1 = (in_w + pad_w) / 2;
-    const int32_t jz = (in_w + pad_w + 1) / 2; /* pairs from jz on: both columns right of the image */
-    nj = nj > jz ? jz : nj;                    /* dw3_run filled them with the zero point once */
-    j1 = j1 > nj ? nj : j1;
-    if (gn < 4 || !rows[0] || !rows[1] || !rows[2] || j0 >= j1) {
-        dw3_fill_edge(buf, 0, nj, rows, -pad_w, in_w, ch, gn, zp);
-        return;
-    }
-    dw3_fill_edge(buf, 0, j0, rows, -pad_w, in_w, ch, gn, zp);
-    {
-        const int32_t off = (2 * j0 - pad_w) * ch;
-        dw3_fill_inner(buf + 12 * j0, j1 - j0, rows[0] + off, rows[1] + off, rows[2] + off, ch);
-    }
-    dw3_fill_edge(buf, j1, nj, rows, -pad_w, in_w, ch, gn, zp);
-}
-
-/* The outputs of one output row of one group in C (the DSP build's clamped layers and every other
- * build). q: column pair k of the channel (halfwords); the output whose window starts at buffer
- * column 2k, and (dw3_sum_odd) the one starting at column 2k + 1. */
+/* The outputs of one output row of one group in C (the DSP build's clamped layers and partial
+ * groups, and every other build). q: column pair k of the channel (halfwords); the output whose
+ * window starts at buffer column 2k, and (dw3_sum_odd) the one starting at column 2k + 1. */
 typedef struct {
     int32_t w00, w01, w02, w10, w11, w12, w20, w21, w22;
 } dw3_w;
@@ -445,19 +393,18 @@ TINYML_INLINE int8_t dw3_requant(int32_t acc, int32_t m, int32_t rnd, int rs, in
     return (int8_t)y;
 }
 
-static void dw3_rows_c(const dw3_job *job, int32_t stride, int32_t out_w, int32_t act_min, int32_t act_max)
+static void dw3_rows_c(const uint32_t *buf, int8_t *out_g, const int32_t *rec, int32_t ch, int32_t n,
+                       int32_t stride, int32_t out_w, int32_t act_min, int32_t act_max)
 {
     int32_t i;
-    for (i = 0; i < job->n; ++i) {
-        const int32_t *rec = job->rec + 6 * i;
+    for (i = 0; i < n; ++i, rec += 6) {
         const uint32_t wa = (uint32_t)rec[0], wb = (uint32_t)rec[1];
         /* wa = bytes (w00, w01, w10, w11), wb = (w02, w20, w12, w21), rec[5] = 2 w22 << 16 | rs */
         dw3_w w;
         const int32_t bias = rec[2] >> 1, m = rec[3], rnd = rec[4];
         const int rs = rec[5] & 0xFF;
-        const int16_t *q = (const int16_t *)(const void *)job->buf + 6 * i;
-        const int32_t ch = job->ch;
-        int8_t *out = job->out + i;
+        const int16_t *q = (const int16_t *)(const void *)buf + 6 * i;
+        int8_t *out = out_g + i;
         int32_t ox = 0;
         w.w00 = (int8_t)wa, w.w01 = (int8_t)(wa >> 8), w.w10 = (int8_t)(wa >> 16), w.w11 = (int8_t)(wa >> 24);
         w.w02 = (int8_t)wb, w.w20 = (int8_t)(wb >> 8), w.w12 = (int8_t)(wb >> 16), w.w21 = (int8_t)(wb >> 24);
@@ -475,13 +422,18 @@ static void dw3_rows_c(const dw3_job *job, int32_t stride, int32_t out_w, int32_
 }
 
 #if defined(TINYML_USE_DSP) && defined(__thumb2__)
-/* The DSP row loop, one function per stride (dw3_job in r0): for each channel of the group
- * unpack its constants (weights as doubled int16 pairs: the accumulator is twice the sum, so
- * SMMLAR of it is gemmlowp's rounding doubling high multiply), then two outputs per pass:
- * 6 (stride 1) or 8 (stride 2) buffer loads, 10 multiply-accumulates, and the requantization
- * (SMMLAR with the rounding constant and sign folded in, ASR, SSAT: whole int8 range only).
- * Registers: r0 buffer, r1 output, r2 ch, r3 end of the pairs, r4-r8 weights, r9 bias, r10/r11
- * accumulators, r12/lr scratch; m, rnd and rs at [sp], the rest of the state in the job. */
+/* The DSP row loop, one function per stride (dw3_job in r0), for every group of 4 channels:
+ * - fill the group's window buffer (6 source pointers per column pair from job->src, + the
+ *   group's first channel: 42 instructions per pair of columns x 4 channels);
+ * - for each channel unpack its constants (weights as doubled int16 pairs: the accumulator is
+ *   twice the sum, so SMMLAR of it is gemmlowp's rounding doubling high multiply), then two
+ *   outputs per pass: 6 (stride 1) or 8 (stride 2) buffer loads, 10 multiply-accumulates, and the
+ *   requantization (SMMLAR with the rounding constant and sign folded in, ASR, SSAT: the whole
+ *   int8 range only).
+ * Registers of the channel loop: r0 buffer, r1 output, r2 ch, r3 end of the pairs, r4-r8 weights,
+ * r9 bias, r10/r11 accumulators, r12/lr scratch. Frame: [sp] m, rnd, rs; 12 rec; 16 output of the
+ * channel; 20 job; 24 first channel of the group; 28 end of the fill; 32 channels left; 36 pairs
+ * bytes; 40 skip; 44 tail. */
 void tinyml_dw3_dsp_s1(dw3_job *job);
 void tinyml_dw3_dsp_s2(dw3_job *job);
 __asm__(
@@ -505,14 +457,43 @@ __asm__(
     "    .type \\name, %function\n"
     "\\name:\n"
     "    push {r4-r11, lr}\n"
-    "    sub sp, sp, #24\n" /* [sp] m, rnd, rs; [sp, #12] rec; [sp, #16] out; [sp, #20] job */
+    "    sub sp, sp, #48\n"
     "    str r0, [sp, #20]\n"
-    "    ldr r1, [r0, #16]\n"
+    "    ldr r1, [r0, #24]\n"
     "    str r1, [sp, #12]\n"
+    "    ldr r1, [r0, #28]\n"
+    "    str r1, [sp, #36]\n"
+    "    ldr r1, [r0, #36]\n"
+    "    str r1, [sp, #40]\n"
+    "    ldr r1, [r0, #32]\n"
+    "    str r1, [sp, #44]\n"
+    "    movs r1, #0\n"
+    "    str r1, [sp, #24]\n"
+    "5:\n" /* group: fill its buffer */
+    "    ldr r0, [sp, #20]\n"
+    "    ldr lr, [r0, #0]\n"
+    "    ldr r11, [r0, #8]\n"
     "    ldr r1, [r0, #4]\n"
+    "    add r1, r11, r1\n"
+    "    str r1, [sp, #28]\n"
+    "    ldr r10, [sp, #24]\n"
+    "6:\n"
+    "    ldmia lr!, {r4-r9}\n"
+    TINYML_DW3_PAIR("[r4, r10]", "[r6, r10]", "r0", "r1", "r2", "r3", "r12", "r11", "0", "12", "24", "36")
+    TINYML_DW3_PAIR("[r5, r10]", "[r7, r10]", "r0", "r1", "r2", "r3", "r12", "r11", "4", "16", "28", "40")
+    TINYML_DW3_PAIR("[r8, r10]", "[r9, r10]", "r0", "r1", "r2", "r3", "r12", "r11", "8", "20", "32", "44")
+    "    add r11, r11, #48\n"
+    "    ldr r1, [sp, #28]\n"
+    "    cmp r11, r1\n"
+    "    bne 6b\n"
+    /* the group's 4 channels */
+    "    ldr r0, [sp, #20]\n"
+    "    ldr r1, [r0, #12]\n"
     "    str r1, [sp, #16]\n"
-    "    ldr r2, [r0, #8]\n"
-    "    ldr r0, [r0, #0]\n"
+    "    ldr r2, [r0, #16]\n"
+    "    ldr r0, [r0, #8]\n"
+    "    movs r3, #4\n"
+    "    str r3, [sp, #32]\n"
     "1:\n"
     "    ldr r12, [sp, #12]\n"
     "    ldmia r12!, {r4, r5, r9, r10, r11, lr}\n" /* wa wb bias2 m rnd wc */
@@ -527,15 +508,9 @@ __asm__(
     "    sadd16 r6, r6, r6\n"
     "    sadd16 r7, r7, r7\n"
     "    pkhtb r8, lr, r7, asr #16\n" /* (2 w21, 2 w22) */
-    "    ldr r12, [sp, #20]\n"
+    "    ldr r3, [sp, #36]\n"
+    "    add r3, r0, r3\n"
     "    ldr r1, [sp, #16]\n"
-    "    ldr r3, [r12, #20]\n"
-    "    add r3, r3, r3, lsl #1\n"
-    "    .if \\stride == 1\n"
-    "    add r3, r0, r3, lsl #4\n"    /* end: 48 bytes per pair */
-    "    .else\n"
-    "    add r3, r0, r3, lsl #5\n"    /* 96 */
-    "    .endif\n"
     "    cmp r0, r3\n"
     "    beq 3f\n"
     "2:\n"
@@ -585,8 +560,7 @@ __asm__(
     "    cmp r0, r3\n"
     "    bne 2b\n"
     "3:\n"
-    "    ldr r12, [sp, #20]\n"
-    "    ldr r3, [r12, #24]\n"
+    "    ldr r3, [sp, #44]\n"
     "    cbz r3, 4f\n"
     /* the last output of an odd row: columns 2k .. 2k + 2 of pairs k, k + 1 (both strides) */
     "    ldr r12, [r0, #0]\n"
@@ -602,17 +576,28 @@ __asm__(
     "    ldr r12, [sp, #0]\n"
     "    TINYML_DW3_REQ r10, \"[r1]\"\n"
     "4:\n"
-    "    ldr r12, [sp, #20]\n"
-    "    ldr r3, [r12, #28]\n"
+    "    ldr r3, [sp, #40]\n"
     "    add r0, r0, r3\n"
     "    ldr r1, [sp, #16]\n"
     "    adds r1, r1, #1\n"
     "    str r1, [sp, #16]\n"
-    "    ldr r3, [r12, #12]\n"
+    "    ldr r3, [sp, #32]\n"
     "    subs r3, r3, #1\n"
-    "    str r3, [r12, #12]\n"
+    "    str r3, [sp, #32]\n"
     "    bne 1b\n"
-    "    add sp, sp, #24\n"
+    /* next group */
+    "    ldr r0, [sp, #20]\n"
+    "    ldr r1, [r0, #12]\n"
+    "    adds r1, r1, #4\n"
+    "    str r1, [r0, #12]\n"
+    "    ldr r1, [sp, #24]\n"
+    "    adds r1, r1, #4\n"
+    "    str r1, [sp, #24]\n"
+    "    ldr r1, [r0, #20]\n"
+    "    subs r1, r1, #1\n"
+    "    str r1, [r0, #20]\n"
+    "    bne 5b\n"
+    "    add sp, sp, #48\n"
     "    pop {r4-r11, pc}\n"
     "    .size \\name, . - \\name\n"
     "    .endm\n"
@@ -622,65 +607,78 @@ __asm__(
     "    .purgem TINYML_DW3_REQ\n");
 #endif
 
-/* 1 when the 3x3 path computed the op; 0 when its row is too wide for the buffer (then the
- * generic path below runs: it does not need packed[]). */
+/* 1 when the 3x3 path computed the op; 0 when its row is too wide for the buffer or it has more
+ * than TINYML_DW_MAX_CH channels (then the generic path below runs: it does not need packed[]). */
 static TINYML_DW_NOINLINE int dw3_run(const tinyml_depthwise_conv_params *p, const int8_t *input, int8_t *output)
 {
-    uint32_t buf[TINYML_DW_BUF_WORDS];
-    int8_t zp[4];
-    const int32_t s = p->stride_w, ch = p->in_c, out_w = p->out_w;
+    uint32_t buf[12 * TINYML_DW_MAX_PAIRS];
+    const int8_t *src[6 * TINYML_DW_MAX_PAIRS];
+    int8_t zp[TINYML_DW_MAX_CH];
+    const int32_t s = p->stride_w, ch = p->in_c, out_w = p->out_w, in_w = p->in_w, pad_w = p->pad_w;
     const int32_t nj = s == 1 ? (out_w + 3) / 2 : out_w + 1; /* column pairs the row reads */
-    int32_t b, oy;
+    const int32_t jz = (in_w + pad_w + 1) / 2;              /* pairs from jz on: right of the image */
+    const int32_t nf = nj < jz ? nj : jz;                   /* pairs filled per row */
+    const int full = p->act_min <= -128 && p->act_max >= 127;
+    int32_t b, oy, j;
     dw3_job job;
-    if (12 * nj > TINYML_DW_BUF_WORDS) {
+    if (nj > TINYML_DW_MAX_PAIRS || ch > TINYML_DW_MAX_CH) {
         return 0;
     }
-    memset(zp, -p->in_offset, sizeof zp);
-    {
-        /* column pairs wholly right of the image: zero points whatever the row (dw3_fill skips them) */
-        const uint32_t zz = dw3_pack(-p->in_offset, -p->in_offset);
-        int32_t k;
-        for (k = 12 * ((p->in_w + p->pad_w + 1) / 2); k < 12 * nj; ++k) {
-            buf[k] = zz;
-        }
+    memset(zp, -p->in_offset, (size_t)ch);
+    for (j = 12 * nf; j < 12 * nj; ++j) { /* zero points whatever the row: filled once */
+        buf[j] = dw3_pack(-p->in_offset, -p->in_offset);
     }
+    job.src = src;
+    job.fill_bytes = 48 * nf;
+    job.buf = buf;
     job.ch = ch;
-    job.npairs = out_w / 2;
+    job.rec = p->packed;
+    job.pairs_bytes = (s == 1 ? 48 : 96) * (out_w / 2);
     job.tail = out_w & 1;
-    job.skip = 12 - (s == 1 ? 48 : 96) * job.npairs; /* back to the next channel of pair 0 */
+    job.skip = 12 - job.pairs_bytes; /* back to the next channel of pair 0 */
     for (b = 0; b < p->batches; ++b) {
-        const int8_t *in_b = input + b * p->in_h * p->in_w * ch;
+        const int8_t *in_b = input + b * p->in_h * in_w * ch;
         for (oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * s - p->pad_h;
-            const int8_t *rows[3];
             int8_t *out_row = output + ((b * p->out_h + oy) * out_w) * ch;
-            int32_t r, g0;
+            int32_t r, g0 = 0;
             for (r = 0; r < 3; ++r) {
                 const int32_t iy = iy0 + r;
-                rows[r] = iy >= 0 && iy < p->in_h ? in_b + iy * p->in_w * ch : NULL;
-            }
-            for (g0 = 0; g0 < ch; g0 += 4) {
-                const int32_t gn = ch - g0 < 4 ? ch - g0 : 4;
-                const int8_t *grows[3];
-                for (r = 0; r < 3; ++r) {
-                    grows[r] = rows[r] ? rows[r] + g0 : NULL;
-                }
-                dw3_fill(buf, nj, grows, p->pad_w, p->in_w, ch, gn, zp);
-                job.buf = buf;
-                job.out = out_row + g0;
-                job.n = gn;
-                job.rec = p->packed + 6 * g0;
-#if defined(TINYML_USE_DSP) && defined(__thumb2__)
-                if (p->act_min <= -128 && p->act_max >= 127) {
-                    if (s == 1) {
-                        tinyml_dw3_dsp_s1(&job);
-                    } else {
-                        tinyml_dw3_dsp_s2(&job);
+                const int8_t **e = src + 2 * r;
+                if (iy < 0 || iy >= p->in_h) {
+                    for (j = 0; j < nf; ++j, e += 6) {
+                        e[0] = zp, e[1] = zp;
                     }
-                    continue;
+                } else {
+                    /* column 2j - pad_w of the row: inside the image except at the left (pad_w) and
+                     * right (in_w odd or even) ends */
+                    const int8_t *q = in_b + (iy * in_w - pad_w) * ch;
+                    const int32_t step = 2 * ch;
+                    for (j = 0; j < nf; ++j, e += 6, q += step) {
+                        const int32_t ix = 2 * j - pad_w;
+                        e[0] = ix >= 0 && ix < in_w ? q : zp;
+                        e[1] = ix + 1 >= 0 && ix + 1 < in_w ? q + ch : zp;
+                    }
                 }
+            }
+#if defined(TINYML_USE_DSP) && defined(__thumb2__)
+            if (full && ch >= 4) {
+                job.out = out_row;
+                job.groups = ch / 4;
+                if (s == 1) {
+                    tinyml_dw3_dsp_s1(&job);
+                } else {
+                    tinyml_dw3_dsp_s2(&job);
+                }
+                g0 = ch & ~3;
+            }
+#else
+            (void)full;
 #endif
-                dw3_rows_c(&job, s, out_w, p->act_min, p->act_max);
+            for (; g0 < ch; g0 += 4) {
+                const int32_t gn = ch - g0 < 4 ? ch - g0 : 4;
+                dw3_fill_c(buf, src, nf, g0, gn);
+                dw3_rows_c(buf, out_row + g0, p->packed + 6 * g0, ch, gn, s, out_w, p->act_min, p->act_max);
             }
         }
     }
