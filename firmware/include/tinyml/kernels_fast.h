@@ -170,7 +170,7 @@ int tinyml_requant_plan(const int32_t *bias, const int8_t *shift, int32_t channe
  *   (x = -in_offset), so it adds w * 0 as in TFLM.
  * - Weights: k padded to k4 (a multiple of 4) with zeros, out_c padded to even with a zero row,
  *   and each row pair interleaved by groups of 4: row 2p bytes 4g..4g+3, then row 2p+1's.
- * - rq: per row pair 8 int32: bias0 bias1 mult0 mult1 c0 c1 s0 s1. Variant "r" (right shift s
+ * - rq: per row pair 8 int32: bias0 bias1 mult0 c0 s0 mult1 c1 s1. Variant "r" (right shift s
  *   in [1, 31]): y = mulhi_round(acc, mult), out = (y + c + (y >> 31)) >> s with
  *   c = 2^(s-1) + out_offset * 2^s (the rounding of tinyml_requant_short with the zero point
  *   added before the shift; the generator checks nothing overflows). Variant "l" (left shift

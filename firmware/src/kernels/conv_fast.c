@@ -11,52 +11,122 @@
 
 #ifdef TINYML_FAST
 
+/* Loops GCC must not turn into memcpy / memset calls (a call costs more than the row of a small
+ * kernel). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TINYML_NO_LIBCALL __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define TINYML_NO_LIBCALL
+#endif
+
+/* n bytes: words while they last (memcpy from 16 bytes on). */
+TINYML_NO_LIBCALL TINYML_INLINE void copy_bytes(int8_t *d, const int8_t *s, int32_t n)
+{
+    if (n >= 16) {
+        memcpy(d, s, (size_t)n);
+        return;
+    }
+    for (; n >= 4; n -= 4, d += 4, s += 4) {
+        tinyml_st32(d, tinyml_ld32(s));
+    }
+    if (n & 2) { /* no loop: GCC would make one a memcpy call */
+        d[0] = s[0];
+        d[1] = s[1];
+        d += 2;
+        s += 2;
+    }
+    if (n & 1) {
+        d[0] = s[0];
+    }
+}
+
+TINYML_NO_LIBCALL TINYML_INLINE void fill_bytes(int8_t *d, uint32_t v4, int32_t n)
+{
+    for (; n >= 4; n -= 4, d += 4) {
+        tinyml_st32(d, v4);
+    }
+    if (n & 2) {
+        d[0] = (int8_t)v4;
+        d[1] = (int8_t)v4;
+        d += 2;
+    }
+    if (n & 1) {
+        d[0] = (int8_t)v4;
+    }
+}
+
 /* The k int8 inputs of output pixel (oy, ox) at dst[0..k), taps outside the image as the input
  * zero point, then zeros up to k4 (their weights are 0). */
-static void conv_patch(const tinyml_conv_mm_params *p, const int8_t *in, int32_t oy, int32_t ox, int8_t *dst)
+TINYML_NO_LIBCALL static void conv_patch(const tinyml_conv_mm_params *p, const int8_t *in, int32_t oy, int32_t ox, int8_t *dst)
 {
     const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
     const int32_t in_c = p->in_c, row = p->k_w * in_c;
-    const int8_t pad = (int8_t)p->pad_value;
-    int32_t ky, kx, j;
+    const uint32_t pad = ((uint32_t)p->pad_value & 0xFFu) * 0x01010101u;
+    int32_t ky, kx;
     for (ky = 0; ky < p->k_h; ++ky) {
         const int32_t iy = iy0 + p->dilation_h * ky;
         if (iy < 0 || iy >= p->in_h) {
-            memset(dst, pad, (size_t)row);
+            fill_bytes(dst, pad, row);
         } else if (p->dilation_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
-            memcpy(dst, in + (iy * p->in_w + ix0) * in_c, (size_t)row);
+            copy_bytes(dst, in + (iy * p->in_w + ix0) * in_c, row);
         } else {
             for (kx = 0; kx < p->k_w; ++kx) {
                 const int32_t ix = ix0 + p->dilation_w * kx;
                 if (ix < 0 || ix >= p->in_w) {
-                    memset(dst + kx * in_c, pad, (size_t)in_c);
+                    fill_bytes(dst + kx * in_c, pad, in_c);
                 } else {
-                    memcpy(dst + kx * in_c, in + (iy * p->in_w + ix) * in_c, (size_t)in_c);
+                    copy_bytes(dst + kx * in_c, in + (iy * p->in_w + ix) * in_c, in_c);
                 }
             }
         }
         dst += row;
     }
-    for (j = p->k_h * row; j < p->mm.k4; ++j) {
-        *dst++ = 0;
-    }
+    fill_bytes(dst, 0, p->mm.k4 - p->k_h * row);
 }
 
 #ifdef TINYML_USE_DSP
-/* groups * 4 int8 inputs from src, sign-extended into the col words of pixel i (of n). */
-static void col_widen(uint32_t *w, const int8_t *src, int32_t groups, int32_t n)
+/* groups * 4 int8 inputs from src, sign-extended into the col words of pixel i (of n); returns
+ * the words after them. 4 instructions per group plus the loop's 2 per two groups. */
+TINYML_INLINE uint32_t *col_widen(uint32_t *w, const int8_t *src, int32_t groups, const int32_t n)
 {
-    const int32_t step = 2 * n;
-    for (; groups > 0; --groups) {
-        const uint32_t x = tinyml_ld32(src);
+    uint32_t x, y, e, o;
+    if (groups & 1) {
+        x = tinyml_ld32(src);
         w[0] = tinyml_sxtb16(x);
         w[1] = tinyml_sxtb16_ror8(x);
         src += 4;
-        w += step;
+        w += 2 * n;
     }
+    groups >>= 1;
+    if (groups == 0) {
+        return w;
+    }
+#define TINYML_WIDEN(step)                                                                                       \
+    __asm__ volatile("1:\n\t"                                                                                   \
+                     "ldr %[x], [%[s]], #4\n\t"                                                                 \
+                     "ldr %[y], [%[s]], #4\n\t"                                                                 \
+                     "sxtb16 %[e], %[x]\n\t"                                                                    \
+                     "sxtb16 %[o], %[x], ror #8\n\t"                                                            \
+                     "strd %[e], %[o], [%[w]], #" step "\n\t"                                                   \
+                     "sxtb16 %[e], %[y]\n\t"                                                                    \
+                     "sxtb16 %[o], %[y], ror #8\n\t"                                                            \
+                     "strd %[e], %[o], [%[w]], #" step "\n\t"                                                   \
+                     "subs %[g], %[g], #1\n\t"                                                                  \
+                     "bne 1b"                                                                                   \
+                     : [s] "+r"(src), [w] "+r"(w), [g] "+r"(groups), [x] "=&r"(x), [y] "=&r"(y), [e] "=&r"(e),   \
+                       [o] "=&r"(o)                                                                             \
+                     :                                                                                          \
+                     : "cc", "memory")
+    if (n == 2) {
+        TINYML_WIDEN("16");
+    } else {
+        TINYML_WIDEN("8");
+    }
+#undef TINYML_WIDEN
+    return w;
 }
 
-static void col_fill(uint32_t *w, uint32_t e, uint32_t o, int32_t groups, int32_t n)
+TINYML_INLINE void col_fill(uint32_t *w, uint32_t e, uint32_t o, int32_t groups, int32_t n)
 {
     const int32_t step = 2 * n;
     for (; groups > 0; --groups) {
@@ -73,8 +143,17 @@ static void conv_col(const tinyml_conv_mm_params *p, const int8_t *in, int32_t o
                      int32_t i, int32_t n)
 {
     uint32_t *w = col + 2 * i;
-    if ((p->in_c & 3) == 0) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    if ((p->in_c & 3) == 0 && p->dilation_h == 1 && p->dilation_w == 1 && iy0 >= 0 && ix0 >= 0 &&
+        iy0 + p->k_h <= p->in_h && ix0 + p->k_w <= p->in_w) {
+        /* the whole window inside: k_h rows of k_w * in_c contiguous inputs */
+        const int32_t row_g = (p->k_w * p->in_c) >> 2, stride = p->in_w * p->in_c;
+        const int8_t *src = in + (iy0 * p->in_w + ix0) * p->in_c;
+        int32_t ky;
+        for (ky = p->k_h; ky > 0; --ky, src += stride) {
+            w = n == 2 ? col_widen(w, src, row_g, 2) : col_widen(w, src, row_g, 1);
+        }
+    } else if ((p->in_c & 3) == 0) {
         const int32_t in_c = p->in_c, tap_g = in_c >> 2, row_g = p->k_w * tap_g, step = 2 * n;
         const uint32_t pw = ((uint32_t)p->pad_value & 0xFFu) * 0x01010101u;
         const uint32_t pe = tinyml_sxtb16(pw), po = tinyml_sxtb16_ror8(pw);
@@ -84,14 +163,17 @@ static void conv_col(const tinyml_conv_mm_params *p, const int8_t *in, int32_t o
             if (iy < 0 || iy >= p->in_h) {
                 col_fill(w, pe, po, row_g, n);
             } else if (p->dilation_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
-                col_widen(w, in + (iy * p->in_w + ix0) * in_c, row_g, n);
+                (void)(n == 2 ? col_widen(w, in + (iy * p->in_w + ix0) * in_c, row_g, 2)
+                              : col_widen(w, in + (iy * p->in_w + ix0) * in_c, row_g, 1));
             } else {
                 for (kx = 0; kx < p->k_w; ++kx) {
                     const int32_t ix = ix0 + p->dilation_w * kx;
                     if (ix < 0 || ix >= p->in_w) {
                         col_fill(w + kx * tap_g * step, pe, po, tap_g, n);
                     } else {
-                        col_widen(w + kx * tap_g * step, in + (iy * p->in_w + ix) * in_c, tap_g, n);
+                        const int8_t *src = in + (iy * p->in_w + ix) * in_c;
+                        (void)(n == 2 ? col_widen(w + kx * tap_g * step, src, tap_g, 2)
+                                      : col_widen(w + kx * tap_g * step, src, tap_g, 1));
                     }
                 }
             }
@@ -100,7 +182,7 @@ static void conv_col(const tinyml_conv_mm_params *p, const int8_t *in, int32_t o
     } else {
         int8_t *patch = (int8_t *)(col + 2 * n * (p->mm.k4 >> 2));
         conv_patch(p, in, oy, ox, patch);
-        col_widen(w, patch, p->mm.k4 >> 2, n);
+        (void)(n == 2 ? col_widen(w, patch, p->mm.k4 >> 2, 2) : col_widen(w, patch, p->mm.k4 >> 2, 1));
     }
 }
 #endif

@@ -64,7 +64,7 @@ TINYML_INLINE int8_t mm_rq(int32_t acc, int32_t m, int32_t c, int32_t s, int32_t
 TINYML_INLINE void mm_store2(int8_t *o0, int8_t *o1, int32_t a0, int32_t a1, int32_t b0, int32_t b1, const int32_t *rq,
                              int second, int32_t lo, int32_t hi, const int lmode, const int sat)
 {
-    const int32_t m0 = rq[2], m1 = rq[3], c0 = rq[4], c1 = rq[5], s0 = rq[6], s1 = rq[7];
+    const int32_t m0 = rq[2], c0 = rq[3], s0 = rq[4], m1 = rq[5], c1 = rq[6], s1 = rq[7];
     const int8_t va0 = mm_rq(a0, m0, c0, s0, lo, hi, lmode, sat), vb0 = mm_rq(b0, m0, c0, s0, lo, hi, lmode, sat);
     const int8_t va1 = mm_rq(a1, m1, c1, s1, lo, hi, lmode, sat), vb1 = mm_rq(b1, m1, c1, s1, lo, hi, lmode, sat);
     o0[0] = va0;
@@ -78,7 +78,7 @@ TINYML_INLINE void mm_store2(int8_t *o0, int8_t *o1, int32_t a0, int32_t a1, int
 TINYML_INLINE void mm_store1(int8_t *o0, int32_t a0, int32_t a1, const int32_t *rq, int second, int32_t lo, int32_t hi,
                              const int lmode, const int sat)
 {
-    const int32_t m0 = rq[2], m1 = rq[3], c0 = rq[4], c1 = rq[5], s0 = rq[6], s1 = rq[7];
+    const int32_t m0 = rq[2], c0 = rq[3], s0 = rq[4], m1 = rq[5], c1 = rq[6], s1 = rq[7];
     const int8_t va0 = mm_rq(a0, m0, c0, s0, lo, hi, lmode, sat), va1 = mm_rq(a1, m1, c1, s1, lo, hi, lmode, sat);
     o0[0] = va0;
     if (second) {
@@ -89,7 +89,7 @@ TINYML_INLINE void mm_store1(int8_t *o0, int32_t a0, int32_t a1, const int32_t *
 #ifdef TINYML_USE_DSP
 /* Rows f (pair-interleaved) times two cols: 16 MACs in 16 instructions per group of 4 inputs
  * (one weight word per row, two SXTB16, two LDRD for both pixels' col words, 8 SMLAD), plus
- * the loop's 2 per two groups. Accumulators come in holding the biases. */
+ * the loop's 2 per four groups. Accumulators come in holding the biases. */
 #define TINYML_MM22_BODY                              \
     "ldr %[w], [%[f]], #4\n\t"                        \
     "ldrd %[xa], %[ya], [%[pc]], #16\n\t"             \
@@ -107,6 +107,15 @@ TINYML_INLINE void mm_store1(int8_t *o0, int32_t a0, int32_t a1, const int32_t *
     "smlad %[a1], %[w], %[ya], %[a1]\n\t"             \
     "smlad %[b1], %[we], %[xb], %[b1]\n\t"            \
     "smlad %[b1], %[w], %[yb], %[b1]\n\t"
+/* out = ssat8((y + k + (y >> 31)) >> sh) with y = SMMULR(2 acc, m), stored at [o], o += 1. */
+#define TINYML_MM_RQ_SAT(acc, o)                            \
+    "lsl %[" acc "], %[" acc "], #1\n\t"                    \
+    "smmulr %[" acc "], %[" acc "], %[m]\n\t"               \
+    "add %[t], %[k], %[" acc "]\n\t"                        \
+    "add %[t], %[t], %[" acc "], asr #31\n\t"               \
+    "asr %[t], %[t], %[sh]\n\t"                             \
+    "ssat %[t], #8, %[t]\n\t"                               \
+    "strb %[t], [%[" o "]], #1\n\t"
 #define TINYML_MM22_OPERANDS                                                                                   \
     : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [pc] "+r"(pc), [f] "+r"(f), [w] "=&r"(w),    \
       [we] "=&r"(we), [xa] "=&r"(xa), [ya] "=&r"(ya), [xb] "=&r"(xb), [yb] "=&r"(yb)                           \
@@ -146,6 +155,7 @@ TINYML_INLINE void mm_body(const tinyml_mm_params *p, const void *a, const void 
     const uint32_t *col = (const uint32_t *)a;
     const int32_t groups = k4 >> 2;
     if (b) {
+        int8_t *o0 = out0, *o1 = out1;
         for (c = 0; c < out_c; c += 2, rq += 8) {
             int32_t a0 = rq[0], a1 = rq[1], b0 = a0, b1 = a1;
             const uint32_t *pc = col, *end = col + 4 * groups;
@@ -153,11 +163,34 @@ TINYML_INLINE void mm_body(const tinyml_mm_params *p, const void *a, const void 
             if (groups & 1) {
                 __asm__ volatile(TINYML_MM22_BODY TINYML_MM22_OPERANDS);
             }
-            if (pc != end) {
-                __asm__ volatile("1:\n\t" TINYML_MM22_BODY TINYML_MM22_BODY "cmp %[pc], %[end]\n\t"
+            if (groups & 2) {
+                __asm__ volatile(TINYML_MM22_BODY TINYML_MM22_BODY TINYML_MM22_OPERANDS);
+            }
+            if (pc != end) { /* unrolled 4 times: the loop costs 2 instructions per 64 MACs */
+                __asm__ volatile("1:\n\t" TINYML_MM22_BODY TINYML_MM22_BODY TINYML_MM22_BODY TINYML_MM22_BODY
+                                 "cmp %[pc], %[end]\n\t"
                                  "bne 1b" TINYML_MM22_OPERANDS);
             }
-            mm_store2(out0 + c, out1 + c, a0, a1, b0, b1, rq, c + 1 < out_c, lo, hi, lmode, sat);
+            if (!lmode && sat && c + 1 < out_c) {
+                /* variant r_sat, 7 instructions per output: GCC's schedule reloaded the
+                 * output pointers from the stack around every store */
+                uint32_t m, k, sh, t;
+                __asm__ volatile(
+                    "ldrd %[m], %[k], [%[rq], #8]\n\t"
+                    "ldr %[sh], [%[rq], #16]\n\t"
+                    TINYML_MM_RQ_SAT("a0", "o0") TINYML_MM_RQ_SAT("b0", "o1")
+                    "ldrd %[m], %[k], [%[rq], #20]\n\t"
+                    "ldr %[sh], [%[rq], #28]\n\t"
+                    TINYML_MM_RQ_SAT("a1", "o0") TINYML_MM_RQ_SAT("b1", "o1")
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [o0] "+r"(o0), [o1] "+r"(o1),
+                      [m] "=&r"(m), [k] "=&r"(k), [sh] "=&r"(sh), [t] "=&r"(t)
+                    : [rq] "r"(rq)
+                    : "memory");
+            } else {
+                mm_store2(o0, o1, a0, a1, b0, b1, rq, c + 1 < out_c, lo, hi, lmode, sat);
+                o0 += 2;
+                o1 += 2;
+            }
         }
     } else {
         for (c = 0; c < out_c; c += 2, rq += 8) {

@@ -103,8 +103,8 @@ def plan(w: np.ndarray, bias: np.ndarray | None, mults: list[int], shifts: list[
         rows.append([bias_f, m[i], c, s])
     if out_c & 1:
         rows.append([0, 0, out_offset if lmode else 1 + 2 * out_offset, 0 if lmode else 1])  # output dropped
-    # per row pair: bias0 bias1 mult0 mult1 c0 c1 s0 s1
-    rq = np.array([[r0[j] for j in range(4) for r0 in (rows[i], rows[i + 1])] for i in range(0, len(rows), 2)],
+    # per row pair: bias0 bias1 mult0 c0 s0 mult1 c1 s1
+    rq = np.array([[rows[i][0], rows[i + 1][0], *rows[i][1:], *rows[i + 1][1:]] for i in range(0, len(rows), 2)],
                   dtype=np.int64).astype(np.int32)
     lo, hi = act
     core = f"tinyml_mm_{'l' if lmode else 'r'}_{'sat' if lo <= -128 and hi >= 127 else 'clamp'}"
