@@ -142,6 +142,32 @@ TINYML_INLINE void mm_store1(int8_t *o0, int32_t a0, int32_t a1, const int32_t *
     : "cc", "memory"
 #endif
 
+/* Portable 2x2 step: inputs xa[o..o+3], xb[o..o+3] times weights f[fo..fo+3] (row 0) and
+ * f[fo+4..fo+7] (row 1). */
+#define PORT22(o, fo)                                                                                          \
+    do {                                                                                                       \
+        int32_t x_ = xa[(o)], y_ = xb[(o)], w0_ = f[(fo)], w1_ = f[(fo) + 4];                                  \
+        a0 += w0_ * x_;                                                                                        \
+        b0 += w0_ * y_;                                                                                        \
+        a1 += w1_ * x_;                                                                                        \
+        b1 += w1_ * y_;                                                                                        \
+        x_ = xa[(o) + 1], y_ = xb[(o) + 1], w0_ = f[(fo) + 1], w1_ = f[(fo) + 5];                              \
+        a0 += w0_ * x_;                                                                                        \
+        b0 += w0_ * y_;                                                                                        \
+        a1 += w1_ * x_;                                                                                        \
+        b1 += w1_ * y_;                                                                                        \
+        x_ = xa[(o) + 2], y_ = xb[(o) + 2], w0_ = f[(fo) + 2], w1_ = f[(fo) + 6];                              \
+        a0 += w0_ * x_;                                                                                        \
+        b0 += w0_ * y_;                                                                                        \
+        a1 += w1_ * x_;                                                                                        \
+        b1 += w1_ * y_;                                                                                        \
+        x_ = xa[(o) + 3], y_ = xb[(o) + 3], w0_ = f[(fo) + 3], w1_ = f[(fo) + 7];                              \
+        a0 += w0_ * x_;                                                                                        \
+        b0 += w0_ * y_;                                                                                        \
+        a1 += w1_ * x_;                                                                                        \
+        b1 += w1_ * y_;                                                                                        \
+    } while (0)
+
 TINYML_INLINE void mm_body(const tinyml_mm_params *p, const void *a, const void *b, int8_t *out0, int8_t *out1,
                            const int lmode, const int sat)
 {
@@ -214,31 +240,19 @@ TINYML_INLINE void mm_body(const tinyml_mm_params *p, const void *a, const void 
         for (c = 0; c < out_c; c += 2, rq += 8) {
             int32_t a0 = rq[0], a1 = rq[1], b0 = a0, b1 = a1;
             const int8_t *xa = xa0, *xb = xb0, *end = xa0 + k4;
-            do { /* 4 inputs of both pixels times 4 weights of both rows per pass */
-                int32_t x = xa[0], y = xb[0], w0 = f[0], w1 = f[4];
-                a0 += w0 * x;
-                b0 += w0 * y;
-                a1 += w1 * x;
-                b1 += w1 * y;
-                x = xa[1], y = xb[1], w0 = f[1], w1 = f[5];
-                a0 += w0 * x;
-                b0 += w0 * y;
-                a1 += w1 * x;
-                b1 += w1 * y;
-                x = xa[2], y = xb[2], w0 = f[2], w1 = f[6];
-                a0 += w0 * x;
-                b0 += w0 * y;
-                a1 += w1 * x;
-                b1 += w1 * y;
-                x = xa[3], y = xb[3], w0 = f[3], w1 = f[7];
-                a0 += w0 * x;
-                b0 += w0 * y;
-                a1 += w1 * x;
-                b1 += w1 * y;
+            if (k4 & 4) { /* an odd group first */
+                PORT22(0, 0);
                 xa += 4;
                 xb += 4;
                 f += 8;
-            } while (xa != end);
+            }
+            while (xa != end) { /* two groups per pass: the pointer updates once per 32 MACs */
+                PORT22(0, 0);
+                PORT22(4, 8);
+                xa += 8;
+                xb += 8;
+                f += 16;
+            }
             mm_store2(out0 + c, out1 + c, a0, a1, b0, b1, rq, c + 1 < out_c, lo, hi, lmode, sat);
         }
     } else {
