@@ -256,7 +256,40 @@ TINYML_INLINE void mm_body(const tinyml_mm_params *p, const void *a, const void 
             mm_store2(out0 + c, out1 + c, a0, a1, b0, b1, rq, c + 1 < out_c, lo, hi, lmode, sat);
         }
     } else {
-        for (c = 0; c < out_c; c += 2, rq += 8) {
+        c = 0;
+        for (; c + 4 <= out_c; c += 4, rq += 16) { /* two row pairs per pass share each input load */
+            int32_t a0 = rq[0], a1 = rq[1], a2 = rq[8], a3 = rq[9];
+            const int8_t *xa = xa0, *end = xa0 + k4, *g = f + 2 * k4;
+            do {
+                int32_t x = xa[0];
+                a0 += f[0] * x;
+                a1 += f[4] * x;
+                a2 += g[0] * x;
+                a3 += g[4] * x;
+                x = xa[1];
+                a0 += f[1] * x;
+                a1 += f[5] * x;
+                a2 += g[1] * x;
+                a3 += g[5] * x;
+                x = xa[2];
+                a0 += f[2] * x;
+                a1 += f[6] * x;
+                a2 += g[2] * x;
+                a3 += g[6] * x;
+                x = xa[3];
+                a0 += f[3] * x;
+                a1 += f[7] * x;
+                a2 += g[3] * x;
+                a3 += g[7] * x;
+                xa += 4;
+                f += 8;
+                g += 8;
+            } while (xa != end);
+            f = g;
+            mm_store1(out0 + c, a0, a1, rq, 1, lo, hi, lmode, sat);
+            mm_store1(out0 + c + 2, a2, a3, rq + 8, c + 3 < out_c, lo, hi, lmode, sat);
+        }
+        for (; c < out_c; c += 2, rq += 8) {
             int32_t a0 = rq[0], a1 = rq[1];
             const int8_t *xa = xa0, *end = xa0 + k4;
             do {
