@@ -107,11 +107,13 @@ TINYML_INLINE void mm_store1(int8_t *o0, int32_t a0, int32_t a1, const int32_t *
     "smlad %[a1], %[w], %[ya], %[a1]\n\t"             \
     "smlad %[b1], %[we], %[xb], %[b1]\n\t"            \
     "smlad %[b1], %[w], %[yb], %[b1]\n\t"
-/* out = ssat8((y + k + (y >> 31)) >> sh) with y = SMMULR(2 acc, m), stored at [o], o += 1. */
+/* out = ssat8((y + k + (y >> 31)) >> sh) with y = SMMULR(2 acc, m), stored at [o], o += 1.
+ * SMMLAR adds k to the rounded high word (exactly y + k), and y >> 31 is acc >> 31: with m > 0, y
+ * and acc have the same sign unless y == 0, and then (k - 1) >> sh == k >> sh because
+ * k = 2^(sh-1) + out_offset * 2^sh (m == 0 gives y == 0 too). */
 #define TINYML_MM_RQ_SAT(acc, o)                            \
     "lsl %[" acc "], %[" acc "], #1\n\t"                    \
-    "smmulr %[" acc "], %[" acc "], %[m]\n\t"               \
-    "add %[t], %[k], %[" acc "]\n\t"                        \
+    "smmlar %[t], %[" acc "], %[m], %[k]\n\t"               \
     "add %[t], %[t], %[" acc "], asr #31\n\t"               \
     "asr %[t], %[t], %[sh]\n\t"                             \
     "ssat %[t], #8, %[t]\n\t"                               \
@@ -198,7 +200,7 @@ TINYML_INLINE void mm_body(const tinyml_mm_params *p, const void *a, const void 
                                  "bne 1b" TINYML_MM22_OPERANDS);
             }
             if (!lmode && sat && c + 1 < out_c) {
-                /* variant r_sat, 7 instructions per output: GCC's schedule reloaded the
+                /* variant r_sat, 6 instructions per output: GCC's schedule reloaded the
                  * output pointers from the stack around every store */
                 uint32_t m, k, sh, t;
                 __asm__ volatile(
