@@ -160,7 +160,11 @@ def _flash_virtual(project: Path, board: Board, port: str | None) -> FlashResult
     if upload_port and not _tcp_port_free(int(upload_port.rsplit(":", 1)[-1])):
         raise TinymlError(f"TCP port {upload_port.rsplit(':', 1)[-1]} is already in use",
                           hint="choose another --port, or omit it for a free one", kind=ErrorKind.USAGE)
-    pio.run_pio(project, ["upload"], upload_port=upload_port, what="pio run -t upload (start the virtual board)")
+    try:
+        pio.run_pio(project, ["upload"], upload_port=upload_port, what="pio run -t upload (start the virtual board)")
+    except KeyboardInterrupt:
+        qemu.stop(project)  # interrupted after the emulator came up: no board left running unasked
+        raise
     state = qemu.read_state(project)
     if state is None:
         raise TinymlError(f"PlatformIO's upload finished but no virtual board runs for {project}",
