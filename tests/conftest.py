@@ -52,3 +52,23 @@ def zoo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if res.returncode != 0:
             pytest.fail(f"converting the zoo failed:\n{res.stderr[-3000:]}")
     return d
+
+
+@pytest.fixture
+def check_flash_prediction():
+    """Checks a built project against the flash its fit check predicted (tinyml.json): never
+    below the firmware (a "fits" that does not link) and at most 15 % above it."""
+    import json
+
+    from tinyml.build.pio import program_path
+    from tinyml.codegen.aot.footprint import elf_flash_bytes
+
+    def _check(project: Path, arch: str) -> tuple[int, int]:
+        predicted = json.loads((project / "tinyml.json").read_text())["fit"]["flash_used_bytes"]
+        elf = program_path(project)
+        assert elf is not None and elf.suffix == ".elf", elf
+        built = elf_flash_bytes(elf, arch)
+        assert built <= predicted <= 1.15 * built, (predicted, built)
+        return predicted, built
+
+    return _check

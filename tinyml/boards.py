@@ -41,6 +41,9 @@ class Board:
     cpu_hz: int = 0
     usb_ids: tuple[str, ...] = ()  # "VID:PID" hex pairs for port auto-detection
     ram_reserved_bytes: int = 0  # RAM the runtime itself needs (stack, serial buffers, core)
+    # Flash taken before any model: framework/core, startup, tinyml's device runtime (protocol,
+    # port). Measured on the virtual boards (bench/flash_reserved.py); typical sizes elsewhere.
+    flash_reserved_bytes: int = 0
     notes: str = ""
     source: str = ""  # file it was read from
     extra: dict[str, Any] = field(default_factory=dict)
@@ -64,7 +67,7 @@ def _parse(path: Path) -> Board:
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
         raise TinymlError(f"board file {path} lacks {', '.join(missing)}",
-                          hint="see boards/README.md for the keys a board file needs", kind=ErrorKind.INPUT)
+                          hint="see docs/boards.md for the keys a board file needs", kind=ErrorKind.INPUT)
     engines = tuple(data.pop("engines"))
     bad = [e for e in engines if e not in ENGINES]
     if bad:

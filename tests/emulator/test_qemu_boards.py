@@ -106,6 +106,14 @@ def test_port_file_and_stop(board_up):
     assert Path(f"/proc/{board_up['pid']}").exists()
 
 
+def test_generate_predicted_the_firmware_flash(board_up, check_flash_prediction):
+    """The fit check's flash (board reserve + the aot model compiled for the arch + samples)
+    covers the firmware PlatformIO built, within 15 %."""
+    from tinyml.boards import get_board
+
+    check_flash_prediction(board_up["project"], get_board(board_up["board"]).arch)
+
+
 def test_stop_ends_qemu_and_frees_the_port(zoo, cache_env, tmp_path, run_cli):
     out = tmp_path / "p"
     env = cache_env

@@ -80,6 +80,10 @@ def test_flash_reports_the_bridge_and_its_state(uno):
     assert re.search(r" [bBdD] Serial$", nm, re.M) and re.search(r" T main$", nm, re.M)
 
 
+def test_generate_predicted_the_firmware_flash(uno, check_flash_prediction):
+    check_flash_prediction(uno["project"], "avr")
+
+
 def test_inferences_are_bit_exact_with_tflm(uno, zoo):
     model = load(zoo["sine"])
     xq, want = _reference(zoo)

@@ -123,9 +123,15 @@ def test_board_fit_arithmetic(models):
     assert fit.ram_margin_bytes == board.ram_bytes - fit.ram_used_bytes
     assert fit.fits
     assert not analysis.board_fit(r, board, "tflm", board.ram_bytes).fits  # arena alone fills the RAM
+    assert fit.flash_runtime_bytes > board.flash_reserved_bytes > 0  # the board's own + TFLM's estimate
     aot = analysis.board_fit(r, board, "aot", None)
-    assert aot.flash_model_bytes == r.totals.weight_bytes  # aot keeps only the constants in flash
+    assert aot.flash_model_bytes == r.totals.weight_bytes  # unmeasured: the constants + a code estimate
+    assert aot.flash_runtime_bytes > board.flash_reserved_bytes
     assert aot.arena_bytes == r.totals.activation_peak_bytes and "lower bound" in aot.arena_source
+    measured = analysis.board_fit(r, board, "aot", 100, aot_flash_bytes=4321, samples_bytes=64)
+    assert (measured.flash_model_bytes, measured.flash_runtime_bytes) == (4321, board.flash_reserved_bytes)
+    assert measured.flash_used_bytes == 4321 + board.flash_reserved_bytes + 64 == (
+        board.flash_bytes - measured.flash_margin_bytes)
 
 
 # ---- the CLI ----

@@ -54,8 +54,8 @@ def _print_report(report: Any) -> None:
         verdict = "[green]fits[/green]" if f.fits else "[red]does NOT fit[/red]"
         print_table(f"{f.board_name} ({f.board}), engine {f.engine}: {'fits' if f.fits else 'does NOT fit'}",
                     ["", "used", "of", "margin"], [
-                        ["flash", f"{f.flash_used_bytes:,} B (model {f.flash_model_bytes:,} + runtime "
-                                  f"~{f.flash_runtime_bytes:,})", f"{f.flash_bytes:,} B",
+                        ["flash", f"{f.flash_used_bytes:,} B (model {f.flash_model_bytes:,} + runtime and "
+                                  f"framework {f.flash_runtime_bytes:,})", f"{f.flash_bytes:,} B",
                          f"{f.flash_margin_bytes:,} B ({f.flash_margin_pct}%)"],
                         ["RAM", f"{f.ram_used_bytes:,} B (arena {f.arena_bytes:,} + reserved "
                                 f"{f.ram_reserved_bytes:,})", f"{f.ram_bytes:,} B",

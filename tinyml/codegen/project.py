@@ -129,25 +129,23 @@ def check_engine(board: Board, engine: str | None) -> str:
     return chosen
 
 
-def check_fit(model: Model, board: Board, engine: str, arena_bytes: int) -> dict[str, Any]:
+def check_fit(model: Model, board: Board, engine: str, arena_bytes: int, samples_bytes: int = 0) -> dict[str, Any]:
     """The board-fit figures; raises DOES_NOT_FIT naming what is over and by how much."""
     from tinyml.model.analysis import analyze, board_fit
 
-    fit = board_fit(analyze(model), board, engine, arena_bytes if engine == "tflm" else None)
     if engine == "aot":
-        # The planner's arena is exact for aot: use it rather than the estimate.
-        fit.arena_bytes = arena_bytes
-        fit.arena_source = "aot memory planner, exact"
-        fit.notes = [n for n in fit.notes if "arena" not in n]
-        fit.ram_used_bytes = arena_bytes + board.ram_reserved_bytes
-        fit.ram_margin_bytes = board.ram_bytes - fit.ram_used_bytes
-        fit.ram_margin_pct = round(100.0 * fit.ram_margin_bytes / board.ram_bytes, 1)
-        fit.fits = fit.flash_margin_bytes >= 0 and fit.ram_margin_bytes >= 0
+        from tinyml.codegen.aot.footprint import model_flash_bytes
+
+        fit = board_fit(analyze(model), board, engine, arena_bytes, "aot memory planner, exact",
+                        aot_flash_bytes=model_flash_bytes(model, board.arch), samples_bytes=samples_bytes)
+    else:
+        fit = board_fit(analyze(model), board, engine, arena_bytes, samples_bytes=samples_bytes)
     if not fit.fits:
         over = []
         if fit.flash_margin_bytes < 0:
-            over.append(f"flash: needs {fit.flash_used_bytes:,} B (model {fit.flash_model_bytes:,} + runtime "
-                        f"~{fit.flash_runtime_bytes:,}) of {fit.flash_bytes:,} B")
+            samples = f" + stored samples {fit.flash_samples_bytes:,}" if fit.flash_samples_bytes else ""
+            over.append(f"flash: needs {fit.flash_used_bytes:,} B (model {fit.flash_model_bytes:,} + runtime and "
+                        f"framework {fit.flash_runtime_bytes:,}{samples}) of {fit.flash_bytes:,} B")
         if fit.ram_margin_bytes < 0:
             over.append(f"RAM: needs {fit.ram_used_bytes:,} B (arena {fit.arena_bytes:,} + runtime "
                         f"{fit.ram_reserved_bytes:,}) of {fit.ram_bytes:,} B")
@@ -300,14 +298,13 @@ def generate_project(model: Model, board: Board, engine: str | None = None, *, s
         model_files, info = _tflm_files(model, board, name, tflm_arena_measured, env, banner_c)
     else:
         model_files, info = _aot_files(model, board, name)
-    fit = check_fit(model, board, engine, info["arena_bytes"])
-
     limit = max_samples or (AVR_MAX_SAMPLES if board.arch == "avr" else DEFAULT_MAX_SAMPLES)
     if samples is None:
         samples = default_samples(model, min(limit, 32))
     elif len(samples.data) > limit:
         samples = Samples(samples.data[:limit], samples.note + f", first {limit} kept")
     tin = model.input_tensors()[0]
+    fit = check_fit(model, board, engine, info["arena_bytes"], samples_bytes=len(samples.data) * tin.nbytes)
 
     files: dict[str, str | bytes] = {}
     files.update(_read_tree(fw / "include" / "tinyml", "include/tinyml"))

@@ -56,11 +56,14 @@ TFLM_RESOLVER: dict[str, str] = {
     "CUSTOM:CIRCULAR_BUFFER": "AddCircularBuffer", "CUSTOM:ethos-u": "AddEthosU",
 }
 
-# Flash the runtime code takes besides the model, by engine and arch: (core, per distinct kernel).
-# ESTIMATES, not measurements of a build: TFLM's interpreter + allocator + flatbuffer access is
-# ~16 KB on Cortex-M3 per its README, plus logging/libc; kernels are 2-10 KB each (conv with
-# CMSIS-NN variants the most). Xtensa code is less dense and the ESP-NN paths add more. The aot
-# engine's runtime is the serial protocol and a few portable C kernels.
+# Flash the engine's code takes on top of the board's ``flash_reserved_bytes`` (framework,
+# startup, tinyml's device runtime), by engine and arch: (core, per distinct kernel).
+# tflm: ESTIMATES, not measurements of a build (no TFLM sources here): TFLM's interpreter +
+# allocator + flatbuffer access is ~16 KB on Cortex-M3 per its README, plus logging/libc; kernels
+# are 2-10 KB each (conv with CMSIS-NN variants the most); Xtensa code is less dense and the
+# ESP-NN paths add more. aot: the fallback when the generated model cannot be compiled here to
+# measure it (tinyml.codegen.aot.footprint: no cross compiler, or Xtensa): kernel code and call
+# sequence, from the Cortex-M4 / AVR measurements of the zoo models (2.5-5 KB), plus the weights.
 RUNTIME_FLASH: dict[str, dict[str, tuple[int, int]]] = {
     "tflm": {
         "cortex-m0plus": (28 * 1024, 5 * 1024), "cortex-m3": (26 * 1024, 5 * 1024),
@@ -69,9 +72,9 @@ RUNTIME_FLASH: dict[str, dict[str, tuple[int, int]]] = {
         "xtensa-lx7": (48 * 1024, 7 * 1024), "avr": (40 * 1024, 6 * 1024),
     },
     "aot": {
-        "cortex-m0plus": (4 * 1024, 1024), "cortex-m3": (4 * 1024, 1024), "cortex-m4": (4 * 1024, 1024),
-        "cortex-m4f": (4 * 1024, 1024), "cortex-m7": (4 * 1024, 1024), "xtensa-lx6": (6 * 1024, 1536),
-        "xtensa-lx7": (6 * 1024, 1536), "avr": (3 * 1024, 1536),
+        "cortex-m0plus": (2 * 1024, 1024), "cortex-m3": (2 * 1024, 1024), "cortex-m4": (2 * 1024, 1024),
+        "cortex-m4f": (2 * 1024, 1024), "cortex-m7": (2 * 1024, 1024), "xtensa-lx6": (3 * 1024, 1536),
+        "xtensa-lx7": (3 * 1024, 1536), "avr": (2 * 1024, 2 * 1024),
     },
 }
 
@@ -141,8 +144,8 @@ class BoardFit:
     board_name: str
     engine: str
     flash_bytes: int
-    flash_model_bytes: int  # the .tflite (tflm) or the constant tensors (aot)
-    flash_runtime_bytes: int  # ESTIMATE: runtime core + one allowance per distinct kernel
+    flash_model_bytes: int  # tflm: the .tflite; aot: measured model flash (else its constant tensors)
+    flash_runtime_bytes: int  # the board's flash_reserved_bytes + (tflm, unmeasured aot) an engine estimate
     flash_used_bytes: int
     flash_margin_bytes: int
     flash_margin_pct: float
@@ -155,6 +158,7 @@ class BoardFit:
     ram_margin_pct: float
     fits: bool
     notes: list[str] = field(default_factory=list)
+    flash_samples_bytes: int = 0  # a generated project's stored input samples (samples.h)
 
 
 @dataclass
@@ -318,19 +322,32 @@ def analyze(model: Model) -> InspectReport:
 
 
 def board_fit(report: InspectReport, board: Any, engine: str, arena_bytes: int | None,
-              arena_source: str | None = None) -> BoardFit:
+              arena_source: str | None = None, aot_flash_bytes: int | None = None,
+              samples_bytes: int = 0) -> BoardFit:
     """Flash and RAM of ``report``'s model on ``board`` (a tinyml.boards.Board) with ``engine``.
 
     ``arena_bytes`` is the TFLM arena measured on the host (tflm) or the aot memory plan (aot);
     without it the peak of live activations stands in, flagged as a lower-bound estimate.
+    ``aot_flash_bytes``: the aot model's flash measured by compiling it for the board's arch
+    (constants + kernels + calls); without it, the constant tensors + an estimate of the code.
+    Both engines add the board's ``flash_reserved_bytes`` (framework, startup, device runtime),
+    and a generated project the ``samples_bytes`` of the inputs it stores to stream.
     """
-    core, per_kernel = RUNTIME_FLASH[engine].get(board.arch, (32 * 1024, 5 * 1024))
+    reserved = int(getattr(board, "flash_reserved_bytes", 0))
     kernels = len({o.opcode for o in report.ops})
-    runtime = core + per_kernel * kernels
-    notes = [f"runtime flash is an estimate ({engine} on {board.arch}: {core // 1024} KB core + "
-             f"{per_kernel / 1024:g} KB per kernel x {kernels})"]
-    # tflm keeps the whole flatbuffer in flash; aot only the constant tensors.
-    model_flash = report.model_bytes if engine == "tflm" else report.totals.weight_bytes
+    notes = []
+    if engine == "aot" and aot_flash_bytes is not None:
+        model_flash, runtime = aot_flash_bytes, reserved
+        notes.append(f"aot model flash measured by compiling it for {board.arch} (constants + kernels + calls)")
+    else:
+        core, per_kernel = RUNTIME_FLASH[engine].get(board.arch, (32 * 1024, 5 * 1024))
+        runtime = reserved + core + per_kernel * kernels
+        # tflm keeps the whole flatbuffer in flash; aot only the constant tensors.
+        model_flash = report.model_bytes if engine == "tflm" else report.totals.weight_bytes
+        what = "interpreter" if engine == "tflm" else "kernel code"
+        notes.append(f"{engine} {what} flash is an estimate on {board.arch}: {core // 1024} KB + "
+                     f"{per_kernel / 1024:g} KB per kernel x {kernels}")
+    notes.append(f"board reserves {reserved:,} B of flash before any model (framework, startup, device runtime)")
     if arena_bytes is not None:
         arena = arena_bytes
         source = arena_source or ("measured (TFLM host interpreter, 64-bit; 32-bit targets need slightly less)"
@@ -339,7 +356,7 @@ def board_fit(report: InspectReport, board: Any, engine: str, arena_bytes: int |
         arena = report.totals.activation_peak_bytes
         source = "estimate (peak of live activations, lower bound without in-place reuse)"
         notes.append("arena neither measured nor planned: the real one is larger than this lower bound")
-    flash_used = model_flash + runtime
+    flash_used = model_flash + runtime + samples_bytes
     ram_used = arena + board.ram_reserved_bytes
     flash_margin = board.flash_bytes - flash_used
     ram_margin = board.ram_bytes - ram_used
@@ -350,7 +367,7 @@ def board_fit(report: InspectReport, board: Any, engine: str, arena_bytes: int |
         ram_bytes=board.ram_bytes, arena_bytes=arena, arena_source=source,
         ram_reserved_bytes=board.ram_reserved_bytes, ram_used_bytes=ram_used, ram_margin_bytes=ram_margin,
         ram_margin_pct=round(100.0 * ram_margin / board.ram_bytes, 1),
-        fits=flash_margin >= 0 and ram_margin >= 0, notes=notes)
+        fits=flash_margin >= 0 and ram_margin >= 0, notes=notes, flash_samples_bytes=samples_bytes)
 
 
 def _aot_arena(model: Model) -> tuple[int | None, str | None]:
@@ -404,7 +421,11 @@ def inspect_model(path: str | Path, *, board: str | None = None, boards_dir: str
         report.arena_note = "not measured"
     if target is not None and engine is not None:
         arena, source = report.arena_bytes, None
+        measured_flash = None
         if engine == "aot":
+            from tinyml.codegen.aot.footprint import model_flash_bytes
+
             arena, source = _aot_arena(model)
-        report.fit = board_fit(report, target, engine, arena, source)
+            measured_flash = model_flash_bytes(model, target.arch)
+        report.fit = board_fit(report, target, engine, arena, source, aot_flash_bytes=measured_flash)
     return report
