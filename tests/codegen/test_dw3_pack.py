@@ -58,3 +58,25 @@ def test_edges_of_the_domain_are_packed() -> None:
     assert _one(np.ones((3, 3), dtype=np.int8), shift=-1) is not None
     assert _one(np.ones((3, 3), dtype=np.int8), bias=(1 << 29) - 9 * 255 * 128 - 1) is not None
     assert _one(np.ones((3, 3), dtype=np.int8), shift=-23, out_off=127) is not None
+
+
+def test_packed_layers_keep_one_copy_of_their_constants() -> None:
+    """Builds with the fast kernels see only packed[] (the reference arrays are #ifndef
+    TINYML_DW_PACKED and NULL in the params); the others (AVR) only the reference arrays."""
+    c = generate(parse(variants_graph(0)[0]), target="host")["model.c"]
+    for key in ("filter", "bias", "multiplier", "shift"):
+        assert len(re.findall(rf"\.{key} = TINYML_DW_REF\(", c)) == 8
+    assert len(re.findall(r"#ifndef TINYML_DW_PACKED\nstatic TINYML_CONST", c)) == 32
+
+
+def test_python_limits_match_the_kernel() -> None:
+    """dw3_run refuses rows wider than TINYML_DW_MAX_PAIRS column pairs or more than
+    TINYML_DW_MAX_CH channels; the generator must not pack those (no fallback arrays)."""
+    from tinyml.codegen.aot.ops.depthwise_conv import DW3_MAX_CH, DW3_MAX_PAIRS
+    from tinyml.resources import resource_dir
+
+    fw = resource_dir("firmware")
+    src = (fw / "src" / "kernels" / "depthwise_conv_fast.c").read_text()
+    hdr = (fw / "include" / "tinyml" / "kernels_fast.h").read_text()
+    assert re.search(rf"#define TINYML_DW_MAX_PAIRS {DW3_MAX_PAIRS}\n", src)
+    assert re.search(rf"#define TINYML_DW_MAX_CH {DW3_MAX_CH}\n", hdr)

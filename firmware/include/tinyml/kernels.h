@@ -102,15 +102,19 @@ typedef struct {
     const int8_t *shift;
     /* TINYML_CONST [out_c][6] or NULL: the generator's per-channel constants for the 3x3 fast
      * path (depth multiplier 1, strides 1 or 2; layout in tinyml/codegen/aot/ops/depthwise_conv.py,
-     * dw3_records). Only builds with the fast kernels hold them: TINYML_DW_PACK(a) is NULL elsewhere. */
+     * dw3_records). Only builds with the fast kernels hold them: TINYML_DW_PACK(a) is NULL elsewhere,
+     * and in those builds a packed layer's filter, bias, multiplier and shift are NULL
+     * (TINYML_DW_REF): the fast path computes every packed layer, so flash holds one copy. */
     const int32_t *packed;
 } tinyml_depthwise_conv_params;
 
 #if !defined(__AVR__) && !defined(TINYML_NO_FAST)
 #define TINYML_DW_PACKED 1
 #define TINYML_DW_PACK(a) (a)
+#define TINYML_DW_REF(a) NULL
 #else
 #define TINYML_DW_PACK(a) NULL
+#define TINYML_DW_REF(a) (a)
 #endif
 
 void tinyml_depthwise_conv_s8(const tinyml_depthwise_conv_params *p, const int8_t *input, int8_t *output);

@@ -293,11 +293,11 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
  * row reads only input rows >= oy * stride - pad: row streaming (kernels.h) holds. */
 
 /* Column pairs per output row the buffer holds (48 bytes each: 1.5 KB of stack, plus 6 pointers
- * per pair, 768 bytes): rows of up to 61 outputs (stride 1) or 31 (stride 2). Wider rows, and more
- * than TINYML_DW_MAX_CH channels (the zero-point row), take the generic path. */
-#ifndef TINYML_DW_MAX_PAIRS
+ * per pair, 768 bytes): rows of up to 61 outputs (stride 1) or 31 (stride 2), and at most
+ * TINYML_DW_MAX_CH channels (the zero-point row). The generator packs no other layer
+ * (ops/depthwise_conv.py DW3_MAX_PAIRS, DW3_MAX_CH: keep them equal): a packed layer has no
+ * reference arrays in these builds, so dw3_run must accept it. */
 #define TINYML_DW_MAX_PAIRS 32
-#endif
 
 typedef struct {
     const int8_t *const *src; /* 0: per column pair, 6 pointers at channel 0: rows 0, 1, 2 x columns 2j, 2j + 1 */
@@ -365,59 +365,74 @@ static void dw3_fill_c(uint32_t *w, const int8_t *const *src, int32_t nf, int32_
     }
 }
 
-/* The outputs of one output row of one group in C (the DSP build's clamped layers and partial
- * groups, and every other build). q: column pair k of the channel (halfwords); the output whose
- * window starts at buffer column 2k, and (dw3_sum_odd) the one starting at column 2k + 1. */
-typedef struct {
-    int32_t w00, w01, w02, w10, w11, w12, w20, w21, w22;
-} dw3_w;
-
-TINYML_INLINE int32_t dw3_sum_even(const int16_t *q, const dw3_w *w)
-{
-    return w->w00 * q[0] + w->w10 * q[1] + w->w20 * q[4] + w->w01 * q[2] + w->w11 * q[3] + w->w21 * q[5] +
-           w->w02 * q[24] + w->w12 * q[25] + w->w22 * q[28];
-}
-
-TINYML_INLINE int32_t dw3_sum_odd(const int16_t *q, const dw3_w *w)
-{
-    return w->w00 * q[2] + w->w10 * q[3] + w->w20 * q[5] + w->w01 * q[24] + w->w11 * q[25] + w->w21 * q[28] +
-           w->w02 * q[26] + w->w12 * q[27] + w->w22 * q[29];
-}
-
-TINYML_INLINE int8_t dw3_requant(int32_t acc, int32_t m, int32_t rnd, int rs, int32_t act_min, int32_t act_max)
+/* The C path computes one output row of one group (the DSP build's clamped layers and partial
+ * groups, and every other build): per channel, the three kernel rows into acc[], then the
+ * requantization. mode 2: the whole int8 range (SSAT where the core has it); 1: clamp to [act_min, act_max] */
+TINYML_INLINE int8_t dw3_requant(int32_t acc, int32_t m, int32_t rnd, int rs, int32_t act_min, int32_t act_max,
+                                 const int mode)
 {
     int32_t y = tinyml_mulhi_round(acc, m);
     y = (y + rnd + (y >> 31)) >> rs;
+    if (mode == 2) {
+        return (int8_t)tinyml_sat8(y);
+    }
     y = y < act_min ? act_min : y;
     y = y > act_max ? act_max : y;
     return (int8_t)y;
 }
 
-static void dw3_rows_c(const uint32_t *buf, int8_t *out_g, const int32_t *rec, int32_t ch, int32_t n,
-                       int32_t stride, int32_t out_w, int32_t act_min, int32_t act_max)
+TINYML_INLINE void dw3_rows_body(const uint32_t *buf, int8_t *out_g, const int32_t *rec, int32_t ch, int32_t n,
+                                 int32_t stride, int32_t out_w, int32_t act_min, int32_t act_max, const int mode)
 {
     int32_t i;
     for (i = 0; i < n; ++i, rec += 6) {
         const uint32_t wa = (uint32_t)rec[0], wb = (uint32_t)rec[1];
         /* wa = bytes (w00, w01, w10, w11), wb = (w02, w20, w12, w21), rec[5] = 2 w22 << 16 | rs */
-        dw3_w w;
-        const int32_t bias = rec[2] >> 1, m = rec[3], rnd = rec[4];
-        const int rs = rec[5] & 0xFF;
+        const int32_t w00 = (int8_t)wa, w01 = (int8_t)(wa >> 8), w10 = (int8_t)(wa >> 16), w11 = (int8_t)(wa >> 24);
+        const int32_t w02 = (int8_t)wb, w20 = (int8_t)(wb >> 8), w12 = (int8_t)(wb >> 16), w21 = (int8_t)(wb >> 24);
+        const int32_t w22 = rec[5] >> 17, bias = rec[2] >> 1;
         const int16_t *q = (const int16_t *)(const void *)buf + 6 * i;
+        const int16_t *q_end = q + 24 * (stride == 1 ? out_w / 2 : out_w);
         int8_t *out = out_g + i;
-        int32_t ox = 0;
-        w.w00 = (int8_t)wa, w.w01 = (int8_t)(wa >> 8), w.w10 = (int8_t)(wa >> 16), w.w11 = (int8_t)(wa >> 24);
-        w.w02 = (int8_t)wb, w.w20 = (int8_t)(wb >> 8), w.w12 = (int8_t)(wb >> 16), w.w21 = (int8_t)(wb >> 24);
-        w.w22 = rec[5] >> 17;
         if (stride == 1) {
-            for (; ox + 2 <= out_w; ox += 2, q += 24, out += 2 * ch) {
-                out[0] = dw3_requant(bias + dw3_sum_even(q, &w), m, rnd, rs, act_min, act_max);
-                out[ch] = dw3_requant(bias + dw3_sum_odd(q, &w), m, rnd, rs, act_min, act_max);
+            /* outputs 2k, 2k + 1: columns 2k .. 2k + 3 of the three rows */
+            for (; q != q_end; q += 24, out += 2 * ch) {
+                int32_t a0 = bias, a1 = bias, x;
+                x = q[0], a0 += w00 * x;
+                x = q[1], a0 += w10 * x;
+                x = q[4], a0 += w20 * x;
+                x = q[2], a0 += w01 * x, a1 += w00 * x;
+                x = q[3], a0 += w11 * x, a1 += w10 * x;
+                x = q[5], a0 += w21 * x, a1 += w20 * x;
+                x = q[24], a0 += w02 * x, a1 += w01 * x;
+                x = q[25], a0 += w12 * x, a1 += w11 * x;
+                x = q[28], a0 += w22 * x, a1 += w21 * x;
+                x = q[26], a1 += w02 * x;
+                x = q[27], a1 += w12 * x;
+                x = q[29], a1 += w22 * x;
+                out[0] = dw3_requant(a0, rec[3], rec[4], rec[5] & 0xFF, act_min, act_max, mode);
+                out[ch] = dw3_requant(a1, rec[3], rec[4], rec[5] & 0xFF, act_min, act_max, mode);
             }
+            if (!(out_w & 1)) {
+                continue;
+            }
+            q_end += 24;
         }
-        for (; ox < out_w; ++ox, q += 24, out += ch) { /* stride 2, and the last output of stride 1 */
-            *out = dw3_requant(bias + dw3_sum_even(q, &w), m, rnd, rs, act_min, act_max);
+        for (; q != q_end; q += 24, out += ch) { /* stride 2, and the last output of stride 1 */
+            const int32_t a0 = bias + w00 * q[0] + w10 * q[1] + w20 * q[4] + w01 * q[2] + w11 * q[3] + w21 * q[5] +
+                               w02 * q[24] + w12 * q[25] + w22 * q[28];
+            *out = dw3_requant(a0, rec[3], rec[4], rec[5] & 0xFF, act_min, act_max, mode);
         }
+    }
+}
+
+static void dw3_rows_c(const uint32_t *buf, int8_t *out_g, const int32_t *rec, int32_t ch, int32_t n,
+                       int32_t stride, int32_t out_w, int32_t act_min, int32_t act_max)
+{
+    if (act_min <= -128 && act_max >= 127) {
+        dw3_rows_body(buf, out_g, rec, ch, n, stride, out_w, act_min, act_max, 2);
+    } else {
+        dw3_rows_body(buf, out_g, rec, ch, n, stride, out_w, act_min, act_max, 1);
     }
 }
 
@@ -728,8 +743,8 @@ static TINYML_DW_NOINLINE int dw_generic(const tinyml_depthwise_conv_params *p, 
 
 int tinyml_depthwise_conv_fast(const tinyml_depthwise_conv_params *p, const int8_t *input, int8_t *output)
 {
-    if (p->packed != NULL && dw3_run(p, input, output)) {
-        return 1;
+    if (p->packed != NULL) {
+        return dw3_run(p, input, output);
     }
     return dw_generic(p, input, output);
 }

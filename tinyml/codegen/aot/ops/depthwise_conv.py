@@ -14,6 +14,10 @@ from tinyml.model.tflite import Model, Operator, Tensor
 
 # Words per channel of the 3x3 fast path's constants (see dw3_records and depthwise_conv_fast.c).
 DW3_WORDS = 6
+# The C side's limits (depthwise_conv_fast.c TINYML_DW_MAX_PAIRS, kernels_fast.h TINYML_DW_MAX_CH):
+# a packed layer must never fall back, since its builds hold no filter / bias / multiplier arrays.
+DW3_MAX_PAIRS = 32
+DW3_MAX_CH = 256
 
 
 def _overlap(model: Model, op: Operator) -> int | None:
@@ -72,8 +76,10 @@ def _packed(ctx: OpContext, x: Tensor, y: Tensor, w: Tensor, geo: dict[str, int]
     when the layer is not of that shape class: 3x3, depth multiplier 1, no dilation, equal
     strides 1 or 2."""
     _, k_h, k_w, out_c = w.shape
-    if (k_h, k_w) != (3, 3) or out_c != x.shape[3] or (dh, dw) != (1, 1) or geo["stride_h"] != geo["stride_w"] \
-            or geo["stride_h"] not in (1, 2) or w.data is None:
+    stride, out_w = geo["stride_w"], y.shape[2]
+    pairs = (out_w + 3) // 2 if stride == 1 else out_w + 1  # column pairs of the window buffer
+    if (k_h, k_w) != (3, 3) or out_c != x.shape[3] or (dh, dw) != (1, 1) or geo["stride_h"] != stride \
+            or stride not in (1, 2) or w.data is None or pairs > DW3_MAX_PAIRS or out_c > DW3_MAX_CH:
         return None
     q = w.quantization
     assert q is not None
@@ -87,6 +93,28 @@ def _packed(ctx: OpContext, x: Tensor, y: Tensor, w: Tensor, geo: dict[str, int]
     # only the fast kernels read it (AVR keeps the reference loop and its flash)
     ctx.unit.decls[-1] = f"#ifdef TINYML_DW_PACKED\n{ctx.unit.decls[-1]}\n#endif"
     return f"TINYML_DW_PACK({name})"
+
+
+def _reference_arrays_only_without_fast_kernels(ctx: OpContext, fields: dict[str, Any]) -> None:
+    """A packed layer's builds with the fast kernels read only packed[]: its filter, bias,
+    multiplier and shift arrays are declared for the other builds only (AVR), and NULL in the
+    params otherwise, so flash holds one copy of the layer's constants. A filter or bias tensor
+    that another operator reads too keeps its array everywhere."""
+    users: dict[int, int] = {}
+    for op in ctx.model.operators:
+        for t in set(op.inputs):
+            users[t] = users.get(t, 0) + 1
+    own = {"filter": ctx.op.inputs[1], "bias": ctx.op.inputs[2] if len(ctx.op.inputs) > 2 else -1}
+    for key in ("filter", "bias", "multiplier", "shift"):
+        name = fields[key]
+        if name is None or (key in own and users.get(own[key], 0) != 1):
+            continue
+        head = f" {name}["
+        idx = [i for i, d in enumerate(ctx.unit.decls) if d.startswith("static ") and head in d.split("=", 1)[0]]
+        if len(idx) != 1:
+            continue
+        ctx.unit.decls[idx[0]] = f"#ifndef TINYML_DW_PACKED\n{ctx.unit.decls[idx[0]]}\n#endif"
+        fields[key] = f"TINYML_DW_REF({name})"
 
 
 @register("DEPTHWISE_CONV_2D", overlap=_overlap)
@@ -117,5 +145,6 @@ def emit(ctx: OpContext) -> str:
     packed = _packed(ctx, x, y, w, geo, dh, dw)
     if packed is not None:
         fields["packed"] = packed
+        _reference_arrays_only_without_fast_kernels(ctx, fields)
     p = ctx.params("tinyml_depthwise_conv_params", fields)
     return f"tinyml_depthwise_conv_s8(&{p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
