@@ -1,11 +1,14 @@
-/* DEPTHWISE_CONV_2D fast path (see kernels_fast.h); tinyml_depthwise_conv_s8 tries it first.
+/* DEPTHWISE_CONV_2D fast paths (see kernels_fast.h); tinyml_depthwise_conv_s8 tries them first.
  *
- * Depth multiplier 1. Per output pixel the window is clipped to the image once; then for each
- * group of channels (4 with DSP: SXTB16 + SADD16 + SMLABB/SMLATT; 2 in portable C) the
- * accumulators stay in registers over the valid taps, walking input and filter by whole pixels,
- * and the group is requantized at once (3x3 windows wholly inside the image: the input
- * offset folded into a per-channel bias, see dw_body). Output pixels are written in order (row
- * streaming, see kernels.h, stays valid). */
+ * - 3x3, depth multiplier 1, strides 1 and 2, with the generator's packed per-channel constants
+ *   (params->packed): dw3_run, a zero-point-padded int16 window buffer per output row and group
+ *   of 4 channels, then each channel's row with its weights in registers (DSP: SMLAD on pairs of
+ *   taps, in asm). See the section "3x3 windows" below.
+ * - Any other depth-multiplier-1 layer: dw_generic. Per output pixel the window is clipped to
+ *   the image once; then for each group of channels (4 with DSP: SXTB16 + SADD16 + SMLABB/SMLATT;
+ *   2 in portable C) the accumulators stay in registers over the valid taps, walking input and
+ *   filter by whole pixels, and the group is requantized at once.
+ * Both write output pixels in order (row streaming, see kernels.h, stays valid). */
 #include "tinyml/kernels.h"
 #include "tinyml/kernels_fast.h"
 
@@ -71,11 +74,9 @@ TINYML_INLINE void dw_store4(const dw_quant q, int32_t c, int32_t a0, int32_t a1
     out[c + 3] = dw_one(q, c + 3, a3, mode);
 }
 
-/* bias_full (3x3 filters, else NULL): bias[c] + in_offset * (sum of channel c's nine weights).
- * A window wholly inside the image then accumulates w * x without the offset and adds bias_full:
- * the same integer as before (so the same requantization), two SADD16 (DSP) or two adds (portable) fewer per tap. */
-TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant q, const int32_t *bias_full,
-                           const int8_t *input, int8_t *output, const int mode)
+/* The generic depthwise loops (3x3 layers the generator packed take dw3_run instead). */
+TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant q, const int8_t *input,
+                           int8_t *output, const int mode)
 {
     const int32_t ch = p->in_c;
     const int32_t x_step = p->dilation_w * ch;
@@ -127,74 +128,6 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
         xp += x_step;                                                                                \
         wp += ch;                                                                                    \
     } while (0)
-/* One tap of 4 channels without the input offset, in one asm statement: with C intrinsics GCC
- * hoisted the nine taps' loads and spilled accumulators. The "memory" clobber keeps the loads
- * after earlier output stores (row streaming may overlap input and output). */
-#define TINYML_DW_TAP4_RAW()                                                                      \
-    do {                                                                                             \
-        uint32_t xv, wv, xe, we;                                                                     \
-        __asm__("ldr %[xv], [%[xp]]\n\t"                                                            \
-                "ldr %[wv], [%[wp]]\n\t"                                                            \
-                "add %[xp], %[xp], %[xs]\n\t"                                                       \
-                "add %[wp], %[wp], %[ch]\n\t"                                                       \
-                "sxtb16 %[xe], %[xv]\n\t"                                                           \
-                "sxtb16 %[we], %[wv]\n\t"                                                           \
-                "sxtb16 %[xv], %[xv], ror #8\n\t"                                                   \
-                "sxtb16 %[wv], %[wv], ror #8\n\t"                                                   \
-                "smlabb %[a0], %[we], %[xe], %[a0]\n\t"                                             \
-                "smlatt %[a2], %[we], %[xe], %[a2]\n\t"                                             \
-                "smlabb %[a1], %[wv], %[xv], %[a1]\n\t"                                             \
-                "smlatt %[a3], %[wv], %[xv], %[a3]"                                                  \
-                : [a0] "+r"(acc0), [a1] "+r"(acc1), [a2] "+r"(acc2), [a3] "+r"(acc3), [xp] "+r"(xp),  \
-                  [wp] "+r"(wp), [xv] "=&r"(xv), [wv] "=&r"(wv), [xe] "=&r"(xe), [we] "=&r"(we)       \
-                : [xs] "r"(x_step), [ch] "r"(ch)                                                     \
-                : "memory");                                                                         \
-    } while (0)
-                if (nky == 3 && nkx == 3 && bias_full != NULL) {
-                    /* the whole 3x3 window is inside, the offset folded into bias_full */
-                    const int32_t x_row = y_step - 3 * x_step;
-                    dw_quant qf = q;
-                    qf.bias = bias_full;
-                    for (; c + 4 <= ch; c += 4) {
-                        int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
-                        const int8_t *xp = x_base + c;
-                        const int8_t *wp = w_base + c;
-                        TINYML_DW_TAP4_RAW();
-                        TINYML_DW_TAP4_RAW();
-                        TINYML_DW_TAP4_RAW();
-                        xp += x_row;
-                        TINYML_DW_TAP4_RAW();
-                        TINYML_DW_TAP4_RAW();
-                        TINYML_DW_TAP4_RAW();
-                        xp += x_row;
-                        TINYML_DW_TAP4_RAW();
-                        TINYML_DW_TAP4_RAW();
-                        TINYML_DW_TAP4_RAW();
-                        dw_store4(qf, c, acc0, acc1, acc2, acc3, output, mode);
-                    }
-                }
-#undef TINYML_DW_TAP4_RAW
-                if (nky == 3 && nkx == 3 && p->k_w == 3) {
-                    /* the whole 3x3 window is inside: nine taps, straight line */
-                    const int32_t x_row = y_step - 3 * x_step;
-                    for (; c + 4 <= ch; c += 4) {
-                        int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
-                        const int8_t *xp = x_base + c;
-                        const int8_t *wp = w_base + c;
-                        TINYML_DW_TAP4();
-                        TINYML_DW_TAP4();
-                        TINYML_DW_TAP4();
-                        xp += x_row;
-                        TINYML_DW_TAP4();
-                        TINYML_DW_TAP4();
-                        TINYML_DW_TAP4();
-                        xp += x_row;
-                        TINYML_DW_TAP4();
-                        TINYML_DW_TAP4();
-                        TINYML_DW_TAP4();
-                        dw_store4(q, c, acc0, acc1, acc2, acc3, output, mode);
-                    }
-                }
                 for (; c + 4 <= ch; c += 4) {
                     int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
                     const int8_t *xr = x_base + c;
@@ -211,30 +144,6 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
                 }
 #undef TINYML_DW_TAP4
 #else
-                if (nky == 3 && nkx == 3 && bias_full != NULL) {
-                    /* the whole 3x3 window is inside, the offset folded into bias_full */
-                    dw_quant qf = q;
-                    qf.bias = bias_full;
-                    for (; c + 2 <= ch; c += 2) {
-                        int32_t acc[2] = {0, 0};
-                        const int8_t *xr = x_base + c;
-                        const int8_t *wr = w_base + c;
-                        int32_t ky, kx;
-                        for (ky = 3; ky > 0; --ky) {
-                            const int8_t *xp = xr;
-                            const int8_t *wp = wr;
-                            for (kx = 3; kx > 0; --kx) {
-                                acc[0] += wp[0] * xp[0];
-                                acc[1] += wp[1] * xp[1];
-                                xp += x_step;
-                                wp += ch;
-                            }
-                            xr += y_step;
-                            wr += 3 * ch;
-                        }
-                        dw_store(qf, c, 2, acc, output, mode);
-                    }
-                }
                 for (; c + 2 <= ch; c += 2) {
                     int32_t acc[2] = {0, 0};
                     const int8_t *xr = x_base + c;
@@ -700,13 +609,11 @@ static TINYML_DW_NOINLINE int dw3_run(const tinyml_depthwise_conv_params *p, con
     return 1;
 }
 
-/* The other shapes (and 3x3 rows too wide for the window buffer); a separate frame from dw3_run's. */
+/* The layers the generator did not pack; a separate frame from dw3_run's. */
 static TINYML_DW_NOINLINE int dw_generic(const tinyml_depthwise_conv_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t taps = p->k_h * p->k_w;
     dw_quant q;
-    const int32_t *bias_full = NULL;
-    int32_t bf[TINYML_DW_MAX_CH];
     if (p->depth_multiplier != 1 || taps > 1024) {
         return 0;
     }
@@ -722,21 +629,10 @@ static TINYML_DW_NOINLINE int dw_generic(const tinyml_depthwise_conv_params *p, 
          * loop rather than a third copy of this code (flash) */
         return 0;
     }
-    if (p->k_h == 3 && p->k_w == 3 && p->in_c <= TINYML_DW_MAX_CH) {
-        int32_t c, t;
-        for (c = 0; c < p->in_c; ++c) {
-            int32_t sum_w = 0;
-            for (t = 0; t < 9; ++t) {
-                sum_w += p->filter[t * p->in_c + c];
-            }
-            bf[c] = (p->bias ? p->bias[c] : 0) + p->in_offset * sum_w;
-        }
-        bias_full = bf;
-    }
     if (p->act_min <= -128 && p->act_max >= 127) {
-        dw_body(p, q, bias_full, input, output, 2);
+        dw_body(p, q, input, output, 2);
     } else {
-        dw_body(p, q, bias_full, input, output, 1);
+        dw_body(p, q, input, output, 1);
     }
     return 1;
 }
