@@ -209,16 +209,16 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
 #define TINYML_DW_MAX_PAIRS 32
 
 typedef struct {
-    const int8_t *const *src; /* 0: per column pair, 6 pointers at channel 0: rows 0, 1, 2 x columns 2j, 2j + 1 */
-    int32_t fill_bytes;       /* 4: 48 * column pairs to fill per group */
-    uint32_t *buf;            /* 8 */
-    int8_t *out;              /* 12: output pixel 0 of the row, channel 0 of the group (advanced per group) */
-    int32_t ch;               /* 16: channels = output pixel stride */
-    int32_t groups;           /* 20: groups of 4 channels (counted down) */
-    const int32_t *rec;       /* 24: packed constants of channel 0 */
-    int32_t pairs_bytes;      /* 28: buffer bytes of a row's output pairs (48 or 96 per pair) */
-    int32_t tail;             /* 32: 1 if the row ends with an odd output */
-    int32_t skip;             /* 36: bytes from the end of a channel's pairs to the next channel */
+    const int8_t *const *src; /* 0: per column pair 6 pointers at channel 0 (rows 0, 1, 2 x columns
+                               * 2j, 2j + 1), then a NULL: the end of the fill */
+    uint32_t *buf;            /* 4 */
+    int8_t *out;              /* 8: output pixel 0 of the row, channel 0 */
+    int32_t ch;               /* 12: channels = output pixel stride */
+    const int32_t *rec;       /* 16: packed constants of channel 0 */
+    int32_t pairs_bytes;      /* 20: buffer bytes of a row's output pairs (48 or 96 per pair, > 0) */
+    int32_t tail;             /* 24: 1 if the row ends with an odd output */
+    int32_t skip;             /* 28: bytes from the end of a channel's pairs to the next channel */
+    int32_t gend;             /* 32: channels in whole groups of 4 (> 0) */
 } dw3_job;
 
 TINYML_INLINE uint32_t dw3_pack(int32_t lo, int32_t hi)
@@ -348,16 +348,17 @@ static void dw3_rows_c(const uint32_t *buf, int8_t *out_g, const int32_t *rec, i
 #if defined(TINYML_USE_DSP) && defined(__thumb2__)
 /* The DSP row loop, one function per stride (dw3_job in r0), for every group of 4 channels:
  * - fill the group's window buffer (6 source pointers per column pair from job->src, + the
- *   group's first channel: 42 instructions per pair of columns x 4 channels);
+ *   group's first channel: 38 instructions per pair of columns x 4 channels);
  * - for each channel unpack its constants (weights as doubled int16 pairs: the accumulator is
  *   twice the sum, so SMMLAR of it is gemmlowp's rounding doubling high multiply), then two
  *   outputs per pass: 6 (stride 1) or 8 (stride 2) buffer loads, 10 multiply-accumulates, and the
  *   requantization (SMMLAR with the rounding constant and sign folded in, ASR, SSAT: the whole
  *   int8 range only).
  * Registers of the channel loop: r0 buffer, r1 output, r2 ch, r3 end of the pairs, r4-r8 weights,
- * r9 bias, r10/r11 accumulators, r12/lr scratch. Frame: [sp] m, rnd, rs; 12 rec; 16 output of the
- * channel; 20 job; 24 first channel of the group; 28 end of the fill; 32 channels left; 36 pairs
- * bytes; 40 skip; 44 tail. */
+ * r9 bias, r10/r11 accumulators, r12 the multiplier, lr scratch. Frame: [sp] m, rnd, rs (low
+ * byte of wc); 12 record; 16 output of the channel; 20 first channel of the group; 24 end of the
+ * channel loop; 28 pairs bytes; 32 skip; 36 tail; 40 output row; 44 src; 48 buf; 52 ch; 56 end of
+ * the whole groups. */
 void tinyml_dw3_dsp_s1(dw3_job *job);
 void tinyml_dw3_dsp_s2(dw3_job *job);
 __asm__(
@@ -381,43 +382,71 @@ __asm__(
     "    .type \\name, %function\n"
     "\\name:\n"
     "    push {r4-r11, lr}\n"
-    "    sub sp, sp, #48\n"
-    "    str r0, [sp, #20]\n"
-    "    ldr r1, [r0, #24]\n"
-    "    str r1, [sp, #12]\n"
+    "    sub sp, sp, #64\n"
+    "    ldr r1, [r0, #16]\n"
+    "    str r1, [sp, #12]\n"  /* rec */
+    "    ldr r1, [r0, #20]\n"
+    "    str r1, [sp, #28]\n"  /* pairs bytes */
     "    ldr r1, [r0, #28]\n"
-    "    str r1, [sp, #36]\n"
-    "    ldr r1, [r0, #36]\n"
-    "    str r1, [sp, #40]\n"
-    "    ldr r1, [r0, #32]\n"
-    "    str r1, [sp, #44]\n"
-    "    movs r1, #0\n"
-    "    str r1, [sp, #24]\n"
-    "5:\n" /* group: fill its buffer */
-    "    ldr r0, [sp, #20]\n"
-    "    ldr lr, [r0, #0]\n"
-    "    ldr r11, [r0, #8]\n"
+    "    str r1, [sp, #32]\n"  /* skip */
+    "    ldr r1, [r0, #24]\n"
+    "    str r1, [sp, #36]\n"  /* tail */
+    "    ldr r1, [r0, #8]\n"
+    "    str r1, [sp, #40]\n"  /* output row */
+    "    ldr r1, [r0, #0]\n"
+    "    str r1, [sp, #44]\n"  /* src */
     "    ldr r1, [r0, #4]\n"
-    "    add r1, r11, r1\n"
-    "    str r1, [sp, #28]\n"
-    "    ldr r10, [sp, #24]\n"
+    "    str r1, [sp, #48]\n"  /* buf */
+    "    ldr r1, [r0, #12]\n"
+    "    str r1, [sp, #52]\n"  /* ch */
+    "    ldr r1, [r0, #32]\n"
+    "    str r1, [sp, #56]\n"  /* end of the whole groups */
+    "    movs r1, #0\n"
+    "    str r1, [sp, #20]\n"  /* g0: first channel of the group */
+    "5:\n" /* group: fill its buffer */
+    "    ldr lr, [sp, #44]\n"
+    "    ldr r11, [sp, #48]\n"
+    "    ldr r10, [sp, #20]\n"
+    "    ldmia lr!, {r4-r9}\n" /* at least one pair */
     "6:\n"
-    "    ldmia lr!, {r4-r9}\n"
-    TINYML_DW3_PAIR("[r4, r10]", "[r6, r10]", "r0", "r1", "r2", "r3", "r12", "r11", "0", "12", "24", "36")
-    TINYML_DW3_PAIR("[r5, r10]", "[r7, r10]", "r0", "r1", "r2", "r3", "r12", "r11", "4", "16", "28", "40")
+    /* rows 0 and 1, columns 2j and 2j + 1: each channel's two (r0, r1) words with one STRD */
+    "    ldr r0, [r4, r10]\n"
+    "    ldr r1, [r6, r10]\n"
+    "    ldr r2, [r5, r10]\n"
+    "    ldr r3, [r7, r10]\n"
+    "    sxtb16 r4, r0\n"
+    "    sxtb16 r5, r1\n"
+    "    sxtb16 r6, r2\n"
+    "    sxtb16 r7, r3\n"
+    "    pkhbt r12, r4, r5, lsl #16\n"
+    "    pkhtb r5, r5, r4, asr #16\n"
+    "    pkhbt r4, r6, r7, lsl #16\n"
+    "    pkhtb r7, r7, r6, asr #16\n"
+    "    strd r12, r4, [r11, #0]\n"   /* channel 0 */
+    "    strd r5, r7, [r11, #24]\n"   /* channel 2 */
+    "    sxtb16 r4, r0, ror #8\n"
+    "    sxtb16 r5, r1, ror #8\n"
+    "    sxtb16 r6, r2, ror #8\n"
+    "    sxtb16 r7, r3, ror #8\n"
+    "    pkhbt r12, r4, r5, lsl #16\n"
+    "    pkhtb r5, r5, r4, asr #16\n"
+    "    pkhbt r4, r6, r7, lsl #16\n"
+    "    pkhtb r7, r7, r6, asr #16\n"
+    "    strd r12, r4, [r11, #12]\n"  /* channel 1 */
+    "    strd r5, r7, [r11, #36]\n"   /* channel 3 */
     TINYML_DW3_PAIR("[r8, r10]", "[r9, r10]", "r0", "r1", "r2", "r3", "r12", "r11", "8", "20", "32", "44")
     "    add r11, r11, #48\n"
-    "    ldr r1, [sp, #28]\n"
-    "    cmp r11, r1\n"
+    "    ldmia lr!, {r4-r9}\n"
+    "    cmp r4, #0\n"
     "    bne 6b\n"
     /* the group's 4 channels */
-    "    ldr r0, [sp, #20]\n"
-    "    ldr r1, [r0, #12]\n"
-    "    str r1, [sp, #16]\n"
-    "    ldr r2, [r0, #16]\n"
-    "    ldr r0, [r0, #8]\n"
-    "    movs r3, #4\n"
-    "    str r3, [sp, #32]\n"
+    "    ldr r1, [sp, #40]\n"
+    "    add r1, r1, r10\n"
+    "    str r1, [sp, #16]\n"  /* output of the channel */
+    "    ldr r2, [sp, #52]\n"
+    "    ldr r0, [sp, #48]\n"
+    "    add r3, r0, #48\n"
+    "    str r3, [sp, #24]\n"  /* end of the channel loop */
     "1:\n"
     "    ldr r12, [sp, #12]\n"
     "    ldmia r12!, {r4, r5, r9, r10, r11, lr}\n" /* wa wb bias2 m rnd wc */
@@ -432,96 +461,86 @@ __asm__(
     "    sadd16 r6, r6, r6\n"
     "    sadd16 r7, r7, r7\n"
     "    pkhtb r8, lr, r7, asr #16\n" /* (2 w21, 2 w22) */
-    "    ldr r3, [sp, #36]\n"
+    "    mov r12, r10\n"              /* m for the whole row (loads go through lr) */
+    "    ldr r3, [sp, #28]\n"
     "    add r3, r0, r3\n"
-    "    ldr r1, [sp, #16]\n"
-    "    cmp r0, r3\n"
-    "    beq 3f\n"
     "2:\n"
     "    .if \\stride == 1\n"
     /* outputs 2k, 2k + 1 from column pairs k, k + 1 (r0 points at pair k + 1 after the first load) */
-    "    ldr r12, [r0], #48\n"        /* (r0, r1) col 2k */
-    "    smlad r10, r12, r4, r9\n"
-    "    ldr r12, [r0, #-44]\n"       /* col 2k + 1 */
-    "    smlad r10, r12, r5, r10\n"
-    "    smlad r11, r12, r4, r9\n"
-    "    ldr r12, [r0, #0]\n"         /* col 2k + 2 */
-    "    smlad r10, r12, r6, r10\n"
-    "    smlad r11, r12, r5, r11\n"
-    "    ldr r12, [r0, #4]\n"         /* col 2k + 3 */
-    "    smlad r11, r12, r6, r11\n"
-    "    ldr r12, [r0, #-40]\n"       /* row 2: cols 2k, 2k + 1 */
-    "    smlad r10, r12, r7, r10\n"
-    "    smlatb r11, r12, r7, r11\n"
-    "    ldr r12, [r0, #8]\n"         /* row 2: cols 2k + 2, 2k + 3 */
-    "    smlabt r10, r12, r8, r10\n"
-    "    smlad r11, r12, r8, r11\n"
+    "    ldr lr, [r0], #48\n"        /* (r0, r1) col 2k */
+    "    smlad r10, lr, r4, r9\n"
+    "    ldr lr, [r0, #-44]\n"       /* col 2k + 1 */
+    "    smlad r10, lr, r5, r10\n"
+    "    smlad r11, lr, r4, r9\n"
+    "    ldr lr, [r0, #0]\n"         /* col 2k + 2 */
+    "    smlad r10, lr, r6, r10\n"
+    "    smlad r11, lr, r5, r11\n"
+    "    ldr lr, [r0, #4]\n"         /* col 2k + 3 */
+    "    smlad r11, lr, r6, r11\n"
+    "    ldr lr, [r0, #-40]\n"       /* row 2: cols 2k, 2k + 1 */
+    "    smlad r10, lr, r7, r10\n"
+    "    smlatb r11, lr, r7, r11\n"
+    "    ldr lr, [r0, #8]\n"         /* row 2: cols 2k + 2, 2k + 3 */
+    "    smlabt r10, lr, r8, r10\n"
+    "    smlad r11, lr, r8, r11\n"
     "    .else\n"
     /* outputs ox, ox + 1 from column pairs ox .. ox + 2 */
-    "    ldr r12, [r0], #96\n"        /* col 2ox */
-    "    smlad r10, r12, r4, r9\n"
-    "    ldr r12, [r0, #-92]\n"       /* col 2ox + 1 */
-    "    smlad r10, r12, r5, r10\n"
-    "    ldr r12, [r0, #-48]\n"       /* col 2ox + 2 */
-    "    smlad r10, r12, r6, r10\n"
-    "    smlad r11, r12, r4, r9\n"
-    "    ldr r12, [r0, #-44]\n"       /* col 2ox + 3 */
-    "    smlad r11, r12, r5, r11\n"
-    "    ldr r12, [r0, #0]\n"         /* col 2ox + 4 */
-    "    smlad r11, r12, r6, r11\n"
-    "    ldr r12, [r0, #-88]\n"       /* row 2: cols 2ox, 2ox + 1 */
-    "    smlad r10, r12, r7, r10\n"
-    "    ldr r12, [r0, #-40]\n"       /* row 2: cols 2ox + 2, 2ox + 3 */
-    "    smlabt r10, r12, r8, r10\n"
-    "    smlad r11, r12, r7, r11\n"
-    "    ldr r12, [r0, #8]\n"         /* row 2: col 2ox + 4 */
-    "    smlabt r11, r12, r8, r11\n"
+    "    ldr lr, [r0], #96\n"        /* col 2ox */
+    "    smlad r10, lr, r4, r9\n"
+    "    ldr lr, [r0, #-92]\n"       /* col 2ox + 1 */
+    "    smlad r10, lr, r5, r10\n"
+    "    ldr lr, [r0, #-48]\n"       /* col 2ox + 2 */
+    "    smlad r10, lr, r6, r10\n"
+    "    smlad r11, lr, r4, r9\n"
+    "    ldr lr, [r0, #-44]\n"       /* col 2ox + 3 */
+    "    smlad r11, lr, r5, r11\n"
+    "    ldr lr, [r0, #0]\n"         /* col 2ox + 4 */
+    "    smlad r11, lr, r6, r11\n"
+    "    ldr lr, [r0, #-88]\n"       /* row 2: cols 2ox, 2ox + 1 */
+    "    smlad r10, lr, r7, r10\n"
+    "    ldr lr, [r0, #-40]\n"       /* row 2: cols 2ox + 2, 2ox + 3 */
+    "    smlabt r10, lr, r8, r10\n"
+    "    smlad r11, lr, r7, r11\n"
+    "    ldr lr, [r0, #8]\n"         /* row 2: col 2ox + 4 */
+    "    smlabt r11, lr, r8, r11\n"
     "    .endif\n"
-    "    ldr r12, [sp, #0]\n"
-    "    TINYML_DW3_REQ r10, \"[r1]\"\n"
+        "    TINYML_DW3_REQ r10, \"[r1]\"\n"
     "    TINYML_DW3_REQ r11, \"[r1, r2]\"\n"
     "    add r1, r1, r2, lsl #1\n"
     "    cmp r0, r3\n"
     "    bne 2b\n"
     "3:\n"
-    "    ldr r3, [sp, #44]\n"
+    "    ldr r3, [sp, #36]\n"
     "    cbz r3, 4f\n"
     /* the last output of an odd row: columns 2k .. 2k + 2 of pairs k, k + 1 (both strides) */
-    "    ldr r12, [r0, #0]\n"
-    "    smlad r10, r12, r4, r9\n"
-    "    ldr r12, [r0, #4]\n"
-    "    smlad r10, r12, r5, r10\n"
-    "    ldr r12, [r0, #48]\n"
-    "    smlad r10, r12, r6, r10\n"
-    "    ldr r12, [r0, #8]\n"
-    "    smlad r10, r12, r7, r10\n"
-    "    ldr r12, [r0, #56]\n"
-    "    smlabt r10, r12, r8, r10\n"
-    "    ldr r12, [sp, #0]\n"
-    "    TINYML_DW3_REQ r10, \"[r1]\"\n"
+    "    ldr lr, [r0, #0]\n"
+    "    smlad r10, lr, r4, r9\n"
+    "    ldr lr, [r0, #4]\n"
+    "    smlad r10, lr, r5, r10\n"
+    "    ldr lr, [r0, #48]\n"
+    "    smlad r10, lr, r6, r10\n"
+    "    ldr lr, [r0, #8]\n"
+    "    smlad r10, lr, r7, r10\n"
+    "    ldr lr, [r0, #56]\n"
+    "    smlabt r10, lr, r8, r10\n"
+        "    TINYML_DW3_REQ r10, \"[r1]\"\n"
     "4:\n"
-    "    ldr r3, [sp, #40]\n"
+    "    ldr r3, [sp, #32]\n"
     "    add r0, r0, r3\n"
     "    ldr r1, [sp, #16]\n"
     "    adds r1, r1, #1\n"
     "    str r1, [sp, #16]\n"
-    "    ldr r3, [sp, #32]\n"
-    "    subs r3, r3, #1\n"
-    "    str r3, [sp, #32]\n"
+    "    ldr r3, [sp, #24]\n"
+    "    cmp r0, r3\n"
     "    bne 1b\n"
     /* next group */
-    "    ldr r0, [sp, #20]\n"
-    "    ldr r1, [r0, #12]\n"
+    "    ldr r1, [sp, #20]\n"
     "    adds r1, r1, #4\n"
-    "    str r1, [r0, #12]\n"
-    "    ldr r1, [sp, #24]\n"
-    "    adds r1, r1, #4\n"
-    "    str r1, [sp, #24]\n"
-    "    ldr r1, [r0, #20]\n"
-    "    subs r1, r1, #1\n"
-    "    str r1, [r0, #20]\n"
+    "    str r1, [sp, #20]\n"
+    "    ldr r3, [sp, #56]\n"
+    "    cmp r1, r3\n"
     "    bne 5b\n"
-    "    add sp, sp, #48\n"
+    "    add sp, sp, #64\n"
     "    pop {r4-r11, pc}\n"
     "    .size \\name, . - \\name\n"
     "    .endm\n"
@@ -536,7 +555,7 @@ __asm__(
 static TINYML_DW_NOINLINE int dw3_run(const tinyml_depthwise_conv_params *p, const int8_t *input, int8_t *output)
 {
     uint32_t buf[12 * TINYML_DW_MAX_PAIRS];
-    const int8_t *src[6 * TINYML_DW_MAX_PAIRS];
+    const int8_t *src[6 * TINYML_DW_MAX_PAIRS + 1];
     int8_t zp[TINYML_DW_MAX_CH];
     const int32_t s = p->stride_w, ch = p->in_c, out_w = p->out_w, in_w = p->in_w, pad_w = p->pad_w;
     const int32_t nj = s == 1 ? (out_w + 3) / 2 : out_w + 1; /* column pairs the row reads */
@@ -552,14 +571,15 @@ static TINYML_DW_NOINLINE int dw3_run(const tinyml_depthwise_conv_params *p, con
     for (j = 12 * nf; j < 12 * nj; ++j) { /* zero points whatever the row: filled once */
         buf[j] = dw3_pack(-p->in_offset, -p->in_offset);
     }
+    src[6 * nf] = NULL; /* the DSP fill's end */
     job.src = src;
-    job.fill_bytes = 48 * nf;
     job.buf = buf;
     job.ch = ch;
     job.rec = p->packed;
     job.pairs_bytes = (s == 1 ? 48 : 96) * (out_w / 2);
     job.tail = out_w & 1;
     job.skip = 12 - job.pairs_bytes; /* back to the next channel of pair 0 */
+    job.gend = ch & ~3;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->in_h * in_w * ch;
         for (oy = 0; oy < p->out_h; ++oy) {
@@ -586,9 +606,8 @@ static TINYML_DW_NOINLINE int dw3_run(const tinyml_depthwise_conv_params *p, con
                 }
             }
 #if defined(TINYML_USE_DSP) && defined(__thumb2__)
-            if (full && ch >= 4) {
+            if (full && ch >= 4 && out_w >= 2) {
                 job.out = out_row;
-                job.groups = ch / 4;
                 if (s == 1) {
                     tinyml_dw3_dsp_s1(&job);
                 } else {
