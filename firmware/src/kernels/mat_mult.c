@@ -41,16 +41,38 @@ TINYML_INLINE int32_t mm_mulhi(int32_t acc, int32_t m, int ls)
 }
 
 /* One output (kernels_fast.h): lmode 0 = variant "r", 1 = "l"; sat 1 = "sat", 0 = "clamp". */
+#ifndef TINYML_USE_DSP
+/* mm_mulhi(acc, m, ls) + c in one 64-bit multiply-accumulate (SMLAL on Cortex-M3/M4): the high
+ * word of c * 2^32 + 2^31 + (acc << (ls + 1)) * m is floor((acc * 2^ls * m + 2^30) / 2^31) + c. */
+TINYML_INLINE int32_t mm_mulhi_add(int32_t acc, int32_t m, int ls, int32_t c)
+{
+    const int64_t t = (int64_t)(((uint64_t)(uint32_t)c << 32) | UINT32_C(0x80000000)) +
+                      (int64_t)(int32_t)((uint32_t)acc << (ls + 1)) * m;
+    return (int32_t)(t >> 32);
+}
+#endif
+
+/* One output (kernels_fast.h): lmode 0 = variant "r", 1 = "l"; sat 1 = "sat", 0 = "clamp".
+ * Portable C adds acc >> 31 for y >> 31 in variant r: they differ only when y == 0 and acc < 0,
+ * and then (c - 1) >> s == c >> s (c = 2^(s-1) + out_offset * 2^s, s >= 1). */
 TINYML_INLINE int8_t mm_rq(int32_t acc, int32_t m, int32_t c, int32_t s, int32_t lo, int32_t hi, const int lmode,
                            const int sat)
 {
     int32_t v;
+#ifdef TINYML_USE_DSP
     if (lmode) {
         v = mm_mulhi(acc, m, (int)s) + c;
     } else {
         const int32_t y = mm_mulhi(acc, m, 0);
         v = (y + c + (y >> 31)) >> s;
     }
+#else
+    if (lmode) {
+        v = mm_mulhi_add(acc, m, (int)s, c);
+    } else {
+        v = (mm_mulhi_add(acc, m, 0, c) + (acc >> 31)) >> s;
+    }
+#endif
     if (sat) {
         return (int8_t)tinyml_sat8(v);
     }
