@@ -18,14 +18,15 @@ pytestmark = pytest.mark.codegen
 
 
 def test_variants_graph_packs_exactly_the_3x3_layers() -> None:
-    """8 packed 3x3 layers (strides 1/2, SAME/VALID, 36/7/2 channels, clamped, per-tensor); the
+    """10 packed 3x3 layers (strides 1/2, SAME/VALID, 36/7/4/2 channels, clamped, per-tensor, rows
+    wider than the window buffer); the
     multiplier > 1, dilated, 2x2, 3x1 x2, 5x3 and 1x2 layers keep the generic path: a plan that
     silently stopped packing would leave the dw3 kernels untested."""
     c = generate(parse(variants_graph(0)[0]), target="host")["model.c"]
-    assert len(re.findall(r"tinyml_depthwise_conv_s8\(", c)) == 14
-    assert len(re.findall(r"\.packed = TINYML_DW_PACK\(", c)) == 8
+    assert len(re.findall(r"tinyml_depthwise_conv_s8\(", c)) == 16
+    assert len(re.findall(r"\.packed = TINYML_DW_PACK\(", c)) == 10
     # the packed arrays exist only in builds with the fast kernels (AVR keeps its flash)
-    assert len(re.findall(r"#ifdef TINYML_DW_PACKED\nstatic TINYML_CONST int32_t \w+\[", c)) == 8
+    assert len(re.findall(r"#ifdef TINYML_DW_PACKED\nstatic TINYML_CONST int32_t \w+\[", c)) == 10
 
 
 def _one(w: np.ndarray, bias: int = 1000, mult: int = 1 << 30, shift: int = -7, in_off: int = 128,
@@ -65,18 +66,15 @@ def test_packed_layers_keep_one_copy_of_their_constants() -> None:
     TINYML_DW_PACKED and NULL in the params); the others (AVR) only the reference arrays."""
     c = generate(parse(variants_graph(0)[0]), target="host")["model.c"]
     for key in ("filter", "bias", "multiplier", "shift"):
-        assert len(re.findall(rf"\.{key} = TINYML_DW_REF\(", c)) == 8
-    assert len(re.findall(r"#ifndef TINYML_DW_PACKED\nstatic TINYML_CONST", c)) == 32
+        assert len(re.findall(rf"\.{key} = TINYML_DW_REF\(", c)) == 10
+    assert len(re.findall(r"#ifndef TINYML_DW_PACKED\nstatic TINYML_CONST", c)) == 40
 
 
-def test_python_limits_match_the_kernel() -> None:
-    """dw3_run refuses rows wider than TINYML_DW_MAX_PAIRS column pairs or more than
-    TINYML_DW_MAX_CH channels; the generator must not pack those (no fallback arrays)."""
-    from tinyml.codegen.aot.ops.depthwise_conv import DW3_MAX_CH, DW3_MAX_PAIRS
+def test_python_limit_matches_the_kernel() -> None:
+    """dw3_run refuses more than TINYML_DW_MAX_CH channels (its zero-point row); the generator
+    must not pack those layers (their builds would have no fallback arrays)."""
+    from tinyml.codegen.aot.ops.depthwise_conv import DW3_MAX_CH
     from tinyml.resources import resource_dir
 
-    fw = resource_dir("firmware")
-    src = (fw / "src" / "kernels" / "depthwise_conv_fast.c").read_text()
-    hdr = (fw / "include" / "tinyml" / "kernels_fast.h").read_text()
-    assert re.search(rf"#define TINYML_DW_MAX_PAIRS {DW3_MAX_PAIRS}\n", src)
+    hdr = (resource_dir("firmware") / "include" / "tinyml" / "kernels_fast.h").read_text()
     assert re.search(rf"#define TINYML_DW_MAX_CH {DW3_MAX_CH}\n", hdr)

@@ -12,8 +12,9 @@ into the single output, so one comparison with the TFLM interpreter covers all o
   loop (k > 1152, and channels that need both a left and a right shift); requantization variants
   r_sat, r_clamp, l_sat (multiplier > 1: a left shift) and l_clamp;
 - DEPTHWISE_CONV_2D: 3x3 with the generator's packed constants (dw3: strides 1 and 2, SAME and
-  VALID, odd and even output widths, groups of 4 channels and partial groups of 3 and 2, the DSP
-  row loop and the clamped C row loop, per-tensor weights), 3x3 not packed (multiplier > 1),
+  VALID, odd and even output widths, rows wider than the window buffer (segments), groups of 4
+  channels and partial groups of 3 and 2, the DSP row loop and the clamped C row loop, per-tensor
+  weights), 3x3 not packed (multiplier > 1),
   2x2 stride 2, dilation, depth multiplier 2 (reference);
 - FULLY_CONNECTED: odd units, depth % 4 != 0 (a zero-padded copy), depth % 4 == 0, depth > 1152
   (reference), per-tensor weights;
@@ -172,6 +173,13 @@ def variants_graph(seed: int = 0) -> tuple[bytes, list[str]]:
     gr.depthwise(t6, s6, mid_q, (3, 3))
     gr.depthwise(t6, s6, mid_q, (3, 3), stride=2)
     gr.depthwise(t6, s6, mid_q, (3, 3), act="RELU", per_channel=False)
+    # a wide row (the input seen as 2 x 189 x 4): rows in several window-buffer segments, the last
+    # one odd (stride 1: 48 + 48 + 48 + 45 outputs; stride 2: 25 + 25 + 25 + 20)
+    wide = gr.g.tensor((1, 2, 189, 4), scale=in_q[0], zero_point=in_q[1])
+    wshape = gr.g.tensor((4,), "int32", data=np.array([1, 2, 189, 4], dtype=np.int32))
+    gr.g.op("RESHAPE", [x, wshape], [wide], new_shape=[1, 2, 189, 4])
+    gr.depthwise(wide, (1, 2, 189, 4), in_q, (3, 3))
+    gr.depthwise(wide, (1, 2, 189, 4), in_q, (3, 3), stride=2)
     gr.fc(t7, 6 * 7 * 7, mid_q, 9)                                          # depth 294 (% 4 = 2), odd units
     gr.fc(t2, 6 * 7 * 2, mid_q, 4, act="RELU6", per_channel=False)
     gr.fc(x, 6 * 7 * 36, in_q, 3)                                           # depth 1512: reference loop

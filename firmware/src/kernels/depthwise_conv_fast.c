@@ -201,12 +201,14 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
  * (10 multiply instructions for two outputs sharing their loads). Rows are written in order and a
  * row reads only input rows >= oy * stride - pad: row streaming (kernels.h) holds. */
 
-/* Column pairs per output row the buffer holds (48 bytes each: 1.5 KB of stack, plus 6 pointers
- * per pair, 768 bytes): rows of up to 61 outputs (stride 1) or 31 (stride 2), and at most
- * TINYML_DW_MAX_CH channels (the zero-point row). The generator packs no other layer
- * (ops/depthwise_conv.py DW3_MAX_PAIRS, DW3_MAX_CH: keep them equal): a packed layer has no
- * reference arrays in these builds, so dw3_run must accept it. */
-#define TINYML_DW_MAX_PAIRS 32
+/* Column pairs the window buffer holds (48 bytes each, plus 6 pointers: 1.3 KB of stack for 26,
+ * with the zero-point row 1.6 KB): rows of up to 48 outputs (stride 1) or 25 (stride 2) in one
+ * segment, wider rows in several. At most TINYML_DW_MAX_CH channels (the zero-point row): the
+ * generator packs no wider layer (ops/depthwise_conv.py DW3_MAX_CH: keep them equal), since a
+ * packed layer has no reference arrays in these builds, so dw3_run must accept it. */
+#ifndef TINYML_DW_MAX_PAIRS
+#define TINYML_DW_MAX_PAIRS 26
+#endif
 
 typedef struct {
     const int8_t *const *src; /* 0: per column pair 6 pointers at channel 0 (rows 0, 1, 2 x columns
@@ -216,7 +218,7 @@ typedef struct {
     int32_t ch;               /* 12: channels = output pixel stride */
     const int32_t *rec;       /* 16: packed constants of channel 0 */
     int32_t pairs_bytes;      /* 20: buffer bytes of a row's output pairs (48 or 96 per pair, > 0) */
-    int32_t tail;             /* 24: 1 if the row ends with an odd output */
+    int32_t tail;             /* 24: unused (the _t functions end odd rows) */
     int32_t skip;             /* 28: bytes from the end of a channel's pairs to the next channel */
     int32_t gend;             /* 32: channels in whole groups of 4 (> 0) */
 } dw3_job;
@@ -356,11 +358,12 @@ static void dw3_rows_c(const uint32_t *buf, int8_t *out_g, const int32_t *rec, i
  *   int8 range only).
  * Registers of the channel loop: r0 buffer, r1 output, r2 ch, r3 end of the pairs, r4-r8 weights,
  * r9 bias, r10/r11 accumulators, r12 the multiplier, lr scratch. Frame: [sp] m, rnd, rs (low
- * byte of wc); 12 record; 16 output of the channel; 20 first channel of the group; 24 end of the
- * channel loop; 28 pairs bytes; 32 skip; 36 tail; 40 output row; 44 src; 48 buf; 52 ch; 56 end of
- * the whole groups. */
-void tinyml_dw3_dsp_s1(dw3_job *job);
+ * byte of wc); 12 output of the channel; 16 first channel of the group; 20 end of the channel
+ * loop; 24 .. 56 a copy of the job (src buf out ch rec pairs_bytes tail skip gend). */
+void tinyml_dw3_dsp_s1(dw3_job *job);  /* stride 1, even row */
+void tinyml_dw3_dsp_s1t(dw3_job *job); /* stride 1, odd row: a last single output */
 void tinyml_dw3_dsp_s2(dw3_job *job);
+void tinyml_dw3_dsp_s2t(dw3_job *job);
 __asm__(
     "    .syntax unified\n"
     "    .macro TINYML_DW3_REQ acc, dst\n"
@@ -372,7 +375,7 @@ __asm__(
     "    ssat \\acc, #8, \\acc\n"
     "    strb \\acc, \\dst\n"
     "    .endm\n"
-    "    .macro TINYML_DW3_FN name, stride\n"
+    "    .macro TINYML_DW3_FN name, stride, tail\n"
     "    .text\n"
     "    .align 2\n"
     "    .global \\name\n"
@@ -383,30 +386,15 @@ __asm__(
     "\\name:\n"
     "    push {r4-r11, lr}\n"
     "    sub sp, sp, #64\n"
-    "    ldr r1, [r0, #16]\n"
-    "    str r1, [sp, #12]\n"  /* rec */
-    "    ldr r1, [r0, #20]\n"
-    "    str r1, [sp, #28]\n"  /* pairs bytes */
-    "    ldr r1, [r0, #28]\n"
-    "    str r1, [sp, #32]\n"  /* skip */
-    "    ldr r1, [r0, #24]\n"
-    "    str r1, [sp, #36]\n"  /* tail */
-    "    ldr r1, [r0, #8]\n"
-    "    str r1, [sp, #40]\n"  /* output row */
-    "    ldr r1, [r0, #0]\n"
-    "    str r1, [sp, #44]\n"  /* src */
-    "    ldr r1, [r0, #4]\n"
-    "    str r1, [sp, #48]\n"  /* buf */
-    "    ldr r1, [r0, #12]\n"
-    "    str r1, [sp, #52]\n"  /* ch */
-    "    ldr r1, [r0, #32]\n"
-    "    str r1, [sp, #56]\n"  /* end of the whole groups */
+    "    ldmia r0, {r1-r9}\n"         /* the job: src buf out ch rec pairs tail skip gend */
+    "    add r10, sp, #24\n"
+    "    stmia r10, {r1-r9}\n"        /* at [sp, #24] .. [sp, #56] */
     "    movs r1, #0\n"
-    "    str r1, [sp, #20]\n"  /* g0: first channel of the group */
+    "    str r1, [sp, #16]\n"  /* g0: first channel of the group */
     "5:\n" /* group: fill its buffer */
-    "    ldr lr, [sp, #44]\n"
-    "    ldr r11, [sp, #48]\n"
-    "    ldr r10, [sp, #20]\n"
+    "    ldr lr, [sp, #24]\n"
+    "    ldr r11, [sp, #28]\n"
+    "    ldr r10, [sp, #16]\n"
     "    ldmia lr!, {r4-r9}\n" /* at least one pair */
     "6:\n"
     /* rows 0 and 1, columns 2j and 2j + 1: each channel's two (r0, r1) words with one STRD */
@@ -440,17 +428,17 @@ __asm__(
     "    cmp r4, #0\n"
     "    bne 6b\n"
     /* the group's 4 channels */
-    "    ldr r1, [sp, #40]\n"
+    "    ldr r1, [sp, #32]\n"
     "    add r1, r1, r10\n"
-    "    str r1, [sp, #16]\n"  /* output of the channel */
-    "    ldr r2, [sp, #52]\n"
-    "    ldr r0, [sp, #48]\n"
+    "    str r1, [sp, #12]\n"  /* output of the channel */
+    "    ldr r2, [sp, #36]\n"
+    "    ldr r0, [sp, #28]\n"
     "    add r3, r0, #48\n"
-    "    str r3, [sp, #24]\n"  /* end of the channel loop */
+    "    str r3, [sp, #20]\n"  /* end of the channel loop */
     "1:\n"
-    "    ldr r12, [sp, #12]\n"
+    "    ldr r12, [sp, #40]\n"
     "    ldmia r12!, {r4, r5, r9, r10, r11, lr}\n" /* wa wb bias2 m rnd wc */
-    "    str r12, [sp, #12]\n"
+    "    str r12, [sp, #40]\n"
     "    stmia sp, {r10, r11, lr}\n" /* m, rnd, rs (ASR reads the low byte of wc) */
     "    sxtb16 r7, r5, ror #8\n"     /* (w20, w21) */
     "    sxtb16 r6, r5\n"             /* (w02, w12) */
@@ -462,7 +450,7 @@ __asm__(
     "    sadd16 r7, r7, r7\n"
     "    pkhtb r8, lr, r7, asr #16\n" /* (2 w21, 2 w22) */
     "    mov r12, r10\n"              /* m for the whole row (loads go through lr) */
-    "    ldr r3, [sp, #28]\n"
+    "    ldr r3, [sp, #44]\n"
     "    add r3, r0, r3\n"
     "2:\n"
     "    .if \\stride == 1\n"
@@ -509,9 +497,7 @@ __asm__(
     "    add r1, r1, r2, lsl #1\n"
     "    cmp r0, r3\n"
     "    bne 2b\n"
-    "3:\n"
-    "    ldr r3, [sp, #36]\n"
-    "    cbz r3, 4f\n"
+    "    .if \\tail\n"
     /* the last output of an odd row: columns 2k .. 2k + 2 of pairs k, k + 1 (both strides) */
     "    ldr lr, [r0, #0]\n"
     "    smlad r10, lr, r4, r9\n"
@@ -524,19 +510,19 @@ __asm__(
     "    ldr lr, [r0, #56]\n"
     "    smlabt r10, lr, r8, r10\n"
         "    TINYML_DW3_REQ r10, \"[r1]\"\n"
-    "4:\n"
-    "    ldr r3, [sp, #32]\n"
+    "    .endif\n"
+    "    ldr r3, [sp, #52]\n"
     "    add r0, r0, r3\n"
-    "    ldr r1, [sp, #16]\n"
+    "    ldr r1, [sp, #12]\n"
     "    adds r1, r1, #1\n"
-    "    str r1, [sp, #16]\n"
-    "    ldr r3, [sp, #24]\n"
+    "    str r1, [sp, #12]\n"
+    "    ldr r3, [sp, #20]\n"
     "    cmp r0, r3\n"
     "    bne 1b\n"
     /* next group */
-    "    ldr r1, [sp, #20]\n"
+    "    ldr r1, [sp, #16]\n"
     "    adds r1, r1, #4\n"
-    "    str r1, [sp, #20]\n"
+    "    str r1, [sp, #16]\n"
     "    ldr r3, [sp, #56]\n"
     "    cmp r1, r3\n"
     "    bne 5b\n"
@@ -544,8 +530,10 @@ __asm__(
     "    pop {r4-r11, pc}\n"
     "    .size \\name, . - \\name\n"
     "    .endm\n"
-    "    TINYML_DW3_FN tinyml_dw3_dsp_s1, 1\n"
-    "    TINYML_DW3_FN tinyml_dw3_dsp_s2, 2\n"
+    "    TINYML_DW3_FN tinyml_dw3_dsp_s1, 1, 0\n"
+    "    TINYML_DW3_FN tinyml_dw3_dsp_s1t, 1, 1\n"
+    "    TINYML_DW3_FN tinyml_dw3_dsp_s2, 2, 0\n"
+    "    TINYML_DW3_FN tinyml_dw3_dsp_s2t, 2, 1\n"
     "    .purgem TINYML_DW3_FN\n"
     "    .purgem TINYML_DW3_REQ\n");
 #endif
@@ -558,70 +546,90 @@ static TINYML_DW_NOINLINE int dw3_run(const tinyml_depthwise_conv_params *p, con
     const int8_t *src[6 * TINYML_DW_MAX_PAIRS + 1];
     int8_t zp[TINYML_DW_MAX_CH];
     const int32_t s = p->stride_w, ch = p->in_c, out_w = p->out_w, in_w = p->in_w, pad_w = p->pad_w;
-    const int32_t nj = s == 1 ? (out_w + 3) / 2 : out_w + 1; /* column pairs the row reads */
-    const int32_t jz = (in_w + pad_w + 1) / 2;              /* pairs from jz on: right of the image */
-    const int32_t nf = nj < jz ? nj : jz;                   /* pairs filled per row */
+    /* outputs per segment of a row: a segment of n reads (n + 3) / 2 (stride 1, n even but the
+     * last) or n + 1 (stride 2) column pairs; a row that fits is one segment */
+    const int32_t seg = s == 1 ? 2 * (TINYML_DW_MAX_PAIRS - 2) : TINYML_DW_MAX_PAIRS - 1;
+    const int32_t one = out_w <= seg;
+    const int32_t nj1 = s == 1 ? (out_w + 3) / 2 : out_w + 1;
+    /* one segment: the pairs from jz on lie right of the image, zero points whatever the row,
+     * filled once here and left out of each row's fill */
+    const int32_t jz = (in_w + pad_w + 1) / 2;
     const int full = p->act_min <= -128 && p->act_max >= 127;
-    int32_t b, oy, j;
+    int32_t b, oy, j, n = 0, nj = 0, nf = 0;
+#if defined(TINYML_USE_DSP) && defined(__thumb2__)
     dw3_job job;
-    if (nj > TINYML_DW_MAX_PAIRS || ch > TINYML_DW_MAX_CH) {
+#endif
+    if (ch > TINYML_DW_MAX_CH) {
         return 0;
     }
     memset(zp, -p->in_offset, (size_t)ch);
-    for (j = 12 * nf; j < 12 * nj; ++j) { /* zero points whatever the row: filled once */
-        buf[j] = dw3_pack(-p->in_offset, -p->in_offset);
+    if (one) {
+        for (j = 12 * jz; j < 12 * nj1; ++j) {
+            buf[j] = dw3_pack(-p->in_offset, -p->in_offset);
+        }
     }
-    src[6 * nf] = NULL; /* the DSP fill's end */
+#if defined(TINYML_USE_DSP) && defined(__thumb2__)
     job.src = src;
     job.buf = buf;
     job.ch = ch;
     job.rec = p->packed;
-    job.pairs_bytes = (s == 1 ? 48 : 96) * (out_w / 2);
-    job.tail = out_w & 1;
-    job.skip = 12 - job.pairs_bytes; /* back to the next channel of pair 0 */
     job.gend = ch & ~3;
+    job.tail = 0;
+#endif
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->in_h * in_w * ch;
         for (oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * s - p->pad_h;
             int8_t *out_row = output + ((b * p->out_h + oy) * out_w) * ch;
-            int32_t r, g0 = 0;
-            for (r = 0; r < 3; ++r) {
-                const int32_t iy = iy0 + r;
-                const int8_t **e = src + 2 * r;
-                if (iy < 0 || iy >= p->in_h) {
-                    for (j = 0; j < nf; ++j, e += 6) {
-                        e[0] = zp, e[1] = zp;
-                    }
-                } else {
-                    /* column 2j - pad_w of the row: inside the image except at the left (pad_w) and
-                     * right (in_w odd or even) ends */
-                    const int8_t *q = in_b + (iy * in_w - pad_w) * ch;
-                    const int32_t step = 2 * ch;
-                    for (j = 0; j < nf; ++j, e += 6, q += step) {
-                        const int32_t ix = 2 * j - pad_w;
-                        e[0] = ix >= 0 && ix < in_w ? q : zp;
-                        e[1] = ix + 1 >= 0 && ix + 1 < in_w ? q + ch : zp;
-                    }
-                }
-            }
+            int32_t ox0;
+            for (ox0 = 0; ox0 < out_w; ox0 += n) {
+                const int32_t x0 = ox0 * s - pad_w; /* input column of buffer column 0 */
+                int32_t r, g0 = 0;
+                if (n != (out_w - ox0 < seg ? out_w - ox0 : seg)) { /* a new segment length */
+                    n = out_w - ox0 < seg ? out_w - ox0 : seg;
+                    nj = s == 1 ? (n + 3) / 2 : n + 1;
+                    nf = one && jz < nj ? jz : nj;
 #if defined(TINYML_USE_DSP) && defined(__thumb2__)
-            if (full && ch >= 4 && out_w >= 2) {
-                job.out = out_row;
-                if (s == 1) {
-                    tinyml_dw3_dsp_s1(&job);
-                } else {
-                    tinyml_dw3_dsp_s2(&job);
-                }
-                g0 = ch & ~3;
-            }
-#else
-            (void)full;
+                    job.pairs_bytes = (s == 1 ? 48 : 96) * (n / 2);
+                    job.skip = 12 - job.pairs_bytes; /* back to the next channel of pair 0 */
 #endif
-            for (; g0 < ch; g0 += 4) {
-                const int32_t gn = ch - g0 < 4 ? ch - g0 : 4;
-                dw3_fill_c(buf, src, nf, g0, gn);
-                dw3_rows_c(buf, out_row + g0, p->packed + 6 * g0, ch, gn, s, out_w, p->act_min, p->act_max);
+                }
+                for (r = 0; r < 3; ++r) {
+                    const int32_t iy = iy0 + r;
+                    const int8_t *row = iy >= 0 && iy < p->in_h ? in_b + iy * in_w * ch : NULL;
+                    const int8_t **e = src + 2 * r;
+                    if (!row) {
+                        for (j = 0; j < nf; ++j, e += 6) {
+                            e[0] = zp, e[1] = zp;
+                        }
+                    } else {
+                        int32_t ix = x0, off = x0 * ch;
+                        for (j = 0; j < nf; ++j, e += 6, ix += 2, off += 2 * ch) {
+                            e[0] = (uint32_t)ix < (uint32_t)in_w ? row + off : zp;
+                            e[1] = (uint32_t)(ix + 1) < (uint32_t)in_w ? row + off + ch : zp;
+                        }
+                    }
+                }
+                src[6 * nf] = NULL; /* the DSP fill's end */
+#if defined(TINYML_USE_DSP) && defined(__thumb2__)
+                if (full && ch >= 4 && n >= 2) {
+                    job.out = out_row + ox0 * ch;
+                    if (s == 1) {
+                        (n & 1 ? tinyml_dw3_dsp_s1t : tinyml_dw3_dsp_s1)(&job);
+                    } else {
+                        (n & 1 ? tinyml_dw3_dsp_s2t : tinyml_dw3_dsp_s2)(&job);
+                    }
+                    g0 = ch & ~3;
+                }
+#else
+                (void)full;
+#endif
+                for (; g0 < ch; g0 += 4) {
+                    const int32_t gn = ch - g0 < 4 ? ch - g0 : 4;
+                    dw3_fill_c(buf, src, nf, g0, gn);
+                    dw3_rows_c(buf, out_row + ox0 * ch + g0, p->packed + 6 * g0, ch, gn, s, n, p->act_min,
+                               p->act_max);
+                }
             }
         }
     }

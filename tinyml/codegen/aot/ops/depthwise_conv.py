@@ -14,9 +14,8 @@ from tinyml.model.tflite import Model, Operator, Tensor
 
 # Words per channel of the 3x3 fast path's constants (see dw3_records and depthwise_conv_fast.c).
 DW3_WORDS = 6
-# The C side's limits (depthwise_conv_fast.c TINYML_DW_MAX_PAIRS, kernels_fast.h TINYML_DW_MAX_CH):
-# a packed layer must never fall back, since its builds hold no filter / bias / multiplier arrays.
-DW3_MAX_PAIRS = 32
+# The C side's limit (kernels_fast.h TINYML_DW_MAX_CH: its zero-point row): a packed layer must
+# never fall back, since its builds hold no filter / bias / multiplier arrays.
 DW3_MAX_CH = 256
 
 
@@ -76,10 +75,9 @@ def _packed(ctx: OpContext, x: Tensor, y: Tensor, w: Tensor, geo: dict[str, int]
     when the layer is not of that shape class: 3x3, depth multiplier 1, no dilation, equal
     strides 1 or 2."""
     _, k_h, k_w, out_c = w.shape
-    stride, out_w = geo["stride_w"], y.shape[2]
-    pairs = (out_w + 3) // 2 if stride == 1 else out_w + 1  # column pairs of the window buffer
+    stride = geo["stride_w"]
     if (k_h, k_w) != (3, 3) or out_c != x.shape[3] or (dh, dw) != (1, 1) or geo["stride_h"] != stride \
-            or stride not in (1, 2) or w.data is None or pairs > DW3_MAX_PAIRS or out_c > DW3_MAX_CH:
+            or stride not in (1, 2) or w.data is None or out_c > DW3_MAX_CH:
         return None
     q = w.quantization
     assert q is not None
