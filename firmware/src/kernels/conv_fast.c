@@ -63,6 +63,17 @@ TINYML_NO_LIBCALL static void conv_patch(const tinyml_conv_mm_params *p, const i
     const int32_t in_c = p->in_c, row = p->k_w * in_c;
     const uint32_t pad = ((uint32_t)p->pad_value & 0xFFu) * 0x01010101u;
     int32_t ky, kx;
+    if (p->dilation_h == 1 && p->dilation_w == 1 && iy0 >= 0 && ix0 >= 0 && iy0 + p->k_h <= p->in_h &&
+        ix0 + p->k_w <= p->in_w) {
+        /* the whole window inside: k_h rows of k_w * in_c contiguous inputs */
+        const int32_t stride = p->in_w * in_c;
+        const int8_t *src = in + (iy0 * p->in_w + ix0) * in_c;
+        for (ky = p->k_h; ky > 0; --ky, src += stride, dst += row) {
+            copy_bytes(dst, src, row);
+        }
+        fill_bytes(dst, 0, p->mm.k4 - p->k_h * row);
+        return;
+    }
     for (ky = 0; ky < p->k_h; ++ky) {
         const int32_t iy = iy0 + p->dilation_h * ky;
         if (iy < 0 || iy >= p->in_h) {
