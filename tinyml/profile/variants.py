@@ -16,10 +16,12 @@ into the single output, so one comparison with the TFLM interpreter covers all o
   channels and partial groups of 3 and 2, the DSP row loop and the clamped C row loop, per-tensor
   weights), 3x3 not packed (multiplier > 1),
   2x2 stride 2, dilation, depth multiplier 2 (reference);
-- FULLY_CONNECTED: odd units, depth % 4 != 0 (a zero-padded copy), depth % 4 == 0, depth > 1152
-  (reference), per-tensor weights;
+- FULLY_CONNECTED: odd units, depth % 4 of 1, 2 and 3 (a zero-padded copy), depth % 4 == 0,
+  depth > 1152 (reference), per-tensor weights;
 - ADD: same shapes (tables + short output rescale) with and without an activation, x + x, and
   a broadcast operand (reference loop);
+- MAX_POOL_2D / AVERAGE_POOL_2D: 4 channels per pass and channel tails, clipped (SAME) windows, a
+  fused activation, an average over more than 256 taps (32-bit sums);
 - requantization: the whole int8 range (SSAT) and an activation bound (RELU, RELU6), right and
   left shifts (a multiplier > 1), and both in one layer (the reference loop).
 """
@@ -102,6 +104,22 @@ class _Graph:
                                           f"{padding} {act} pc={per_channel} big={big}")
         return y, (1, oh, ow, oc)
 
+    def pool(self, opcode: str, src: int, src_shape: tuple[int, ...], src_q: tuple[float, int], k: tuple[int, int], *,
+             stride: int = 1, padding: str = "VALID", act: str = "NONE") -> None:
+        _, h, w, c = src_shape
+        oh, ow = output_size(padding, h, k[0], stride, 1), output_size(padding, w, k[1], stride, 1)
+        y = self.g.tensor((1, oh, ow, c), scale=src_q[0], zero_point=src_q[1])
+        self.g.op(opcode, [src], [y], padding=padding, stride_h=stride, stride_w=stride, filter_height=k[0],
+                  filter_width=k[1], fused_activation_function=act)
+        # the pool keeps its input's quantization; the flattened copy takes the graph's output one
+        flat = self.g.tensor((1, oh * ow * c), scale=src_q[0], zero_point=src_q[1])
+        shape = self.g.tensor((2,), "int32", data=np.array([1, oh * ow * c], dtype=np.int32))
+        self.g.op("RESHAPE", [y, shape], [flat], new_shape=[1, oh * ow * c])
+        out = self.g.tensor((1, oh * ow * c), scale=self.out_q[0], zero_point=self.out_q[1])
+        self.g.op("QUANTIZE", [flat], [out])
+        self.outs.append((out, oh * ow * c))
+        self.names.append(f"{opcode} {k[0]}x{k[1]} c={c} s{stride} {padding} {act}")
+
     def fc(self, src: int, depth: int, src_q: tuple[float, int], units: int, *, act: str = "NONE",
            per_channel: bool = True) -> None:
         g = self.g
@@ -180,9 +198,21 @@ def variants_graph(seed: int = 0) -> tuple[bytes, list[str]]:
     gr.g.op("RESHAPE", [x, wshape], [wide], new_shape=[1, 2, 189, 4])
     gr.depthwise(wide, (1, 2, 189, 4), in_q, (3, 3))
     gr.depthwise(wide, (1, 2, 189, 4), in_q, (3, 3), stride=2)
+    # pooling fast paths: 4 channels per pass (DSP: SSUB8/SEL max, 16-bit lane sums up to 256
+    # taps), channel tails, clipped windows (SAME), a fused activation, more than 256 taps
+    gr.pool("MAX_POOL_2D", x, shape, in_q, (2, 2), stride=2)
+    gr.pool("MAX_POOL_2D", t7, s7, mid_q, (3, 3), padding="SAME")
+    gr.pool("MAX_POOL_2D", x, shape, in_q, (3, 2), act="RELU6")
+    gr.pool("AVERAGE_POOL_2D", x, shape, in_q, (6, 7))
+    gr.pool("AVERAGE_POOL_2D", t7, s7, mid_q, (3, 3), stride=2, padding="SAME")
+    gr.pool("AVERAGE_POOL_2D", wide, (1, 2, 189, 4), in_q, (2, 150))
     gr.fc(t7, 6 * 7 * 7, mid_q, 9)                                          # depth 294 (% 4 = 2), odd units
     gr.fc(t2, 6 * 7 * 2, mid_q, 4, act="RELU6", per_channel=False)
     gr.fc(x, 6 * 7 * 36, in_q, 3)                                           # depth 1512: reference loop
+    t27, _ = gr.conv(x, shape, in_q, 3, (2, 3), stride=2, padding="VALID", out_q=mid_q, flatten=False)
+    gr.fc(t27, 27, mid_q, 6)                                                # depth % 4 = 3, two row pairs + one
+    t45, _ = gr.conv(x, shape, in_q, 5, (2, 3), stride=2, padding="VALID", out_q=mid_q, flatten=False)
+    gr.fc(t45, 45, mid_q, 5, act="RELU")                                    # depth % 4 = 1
     gr.add(t7, gr.conv(x, shape, in_q, 7, (1, 1), out_q=in_q, flatten=False)[0], s7)  # two scales
     gr.add(t2, t2, s2, act="RELU6")                                         # x + x, activation bound
     c7 = gr.g.tensor((1, 1, 1, 7), data=gr.rng.integers(-128, 128, size=(1, 1, 1, 7)).astype(np.int8), scale=0.04,

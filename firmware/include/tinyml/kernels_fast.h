@@ -116,6 +116,14 @@ static inline int32_t tinyml_smlatt(uint32_t a, uint32_t b, int32_t acc)
 #define TINYML_INLINE static inline
 #endif
 
+/* Loops GCC must not turn into memcpy / memset calls (a call costs more than the short rows of
+ * a small kernel). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TINYML_NO_LIBCALL __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define TINYML_NO_LIBCALL
+#endif
+
 /* floor((acc * m + 2^30) / 2^31) for |acc| < 2^30, which is gemmlowp's
  * SaturatingRoundingDoublingHighMul (see tinyml_fast_mbqm): one SMMULR of 2 * acc with DSP. */
 TINYML_INLINE int32_t tinyml_mulhi_round(int32_t acc, int32_t m)

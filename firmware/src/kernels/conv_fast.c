@@ -11,14 +11,6 @@
 
 #ifdef TINYML_FAST
 
-/* Loops GCC must not turn into memcpy / memset calls (a call costs more than the row of a small
- * kernel). */
-#if defined(__GNUC__) && !defined(__clang__)
-#define TINYML_NO_LIBCALL __attribute__((optimize("no-tree-loop-distribute-patterns")))
-#else
-#define TINYML_NO_LIBCALL
-#endif
-
 /* n bytes: words while they last (memcpy from 16 bytes on). */
 TINYML_NO_LIBCALL TINYML_INLINE void copy_bytes(int8_t *d, const int8_t *s, int32_t n)
 {
