@@ -194,6 +194,42 @@ static void mm22_r_sat4(const int8_t *f, const int32_t *rq, int32_t pairs, const
         rq += 8;
     } while (--pairs);
 }
+
+/* The same for groups % 4 != 0 (k = 8 pointwise layers, 3x3x3 first layers): 1 and 2 groups
+ * before the loop. */
+static void mm22_r_sat(const int8_t *f, const int32_t *rq, int32_t pairs, const uint32_t *col, int32_t groups,
+                       int8_t *o0, int8_t *o1)
+{
+    const uint32_t *end = col + 4 * groups;
+    do {
+        int32_t a0 = rq[0], a1 = rq[1], b0 = a0, b1 = a1;
+        const uint32_t *pc = col;
+        uint32_t w, we, xa, ya, xb, yb, m, k, sh, t;
+        if (groups & 1) {
+            __asm__ volatile(TINYML_MM22_BODY TINYML_MM22_OPERANDS);
+        }
+        if (groups & 2) {
+            __asm__ volatile(TINYML_MM22_BODY TINYML_MM22_BODY TINYML_MM22_OPERANDS);
+        }
+        if (pc != end) {
+            __asm__ volatile("1:\n\t" TINYML_MM22_BODY TINYML_MM22_BODY TINYML_MM22_BODY TINYML_MM22_BODY
+                             "cmp %[pc], %[end]\n\t"
+                             "bne 1b" TINYML_MM22_OPERANDS);
+        }
+        __asm__ volatile(
+            "ldrd %[m], %[k], [%[rq], #8]\n\t"
+            "ldr %[sh], [%[rq], #16]\n\t"
+            TINYML_MM_RQ_SAT("a0", "o0") TINYML_MM_RQ_SAT("b0", "o1")
+            "ldrd %[m], %[k], [%[rq], #20]\n\t"
+            "ldr %[sh], [%[rq], #28]\n\t"
+            TINYML_MM_RQ_SAT("a1", "o0") TINYML_MM_RQ_SAT("b1", "o1")
+            : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [o0] "+r"(o0), [o1] "+r"(o1),
+              [m] "=&r"(m), [k] "=&r"(k), [sh] "=&r"(sh), [t] "=&r"(t)
+            : [rq] "r"(rq)
+            : "memory");
+        rq += 8;
+    } while (--pairs);
+}
 #endif
 
 /* Portable 2x2 step: inputs xa[o..o+3], xb[o..o+3] times weights f[fo..fo+3] (row 0) and
@@ -236,8 +272,12 @@ TINYML_INLINE void mm_body(const tinyml_mm_params *p, const void *a, const void 
     const int32_t groups = k4 >> 2;
     if (b) {
         int8_t *o0 = out0, *o1 = out1;
-        if (!lmode && sat && groups > 0 && (groups & 3) == 0 && (out_c & 1) == 0) {
-            mm22_r_sat4(f, rq, out_c >> 1, col, col + 4 * groups, out0, out1);
+        if (!lmode && sat && (out_c & 1) == 0) {
+            if ((groups & 3) == 0) {
+                mm22_r_sat4(f, rq, out_c >> 1, col, col + 4 * groups, out0, out1);
+            } else {
+                mm22_r_sat(f, rq, out_c >> 1, col, groups, out0, out1);
+            }
             return;
         }
         for (c = 0; c < out_c; c += 2, rq += 8) {
