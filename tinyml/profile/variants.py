@@ -104,21 +104,16 @@ class _Graph:
                                           f"{padding} {act} pc={per_channel} big={big}")
         return y, (1, oh, ow, oc)
 
-    def pool(self, opcode: str, src: int, src_shape: tuple[int, ...], src_q: tuple[float, int], k: tuple[int, int], *,
-             stride: int = 1, padding: str = "VALID", act: str = "NONE") -> None:
+    def pool(self, opcode: str, src: int, src_shape: tuple[int, ...], k: tuple[int, int], *, stride: int = 1,
+             padding: str = "VALID", act: str = "NONE") -> None:
+        """A pool of a tensor quantized like the graph's output (a pool keeps its input's scale and
+        zero point; the concatenation wants the output's)."""
         _, h, w, c = src_shape
         oh, ow = output_size(padding, h, k[0], stride, 1), output_size(padding, w, k[1], stride, 1)
-        y = self.g.tensor((1, oh, ow, c), scale=src_q[0], zero_point=src_q[1])
+        y = self.g.tensor((1, oh, ow, c), scale=self.out_q[0], zero_point=self.out_q[1])
         self.g.op(opcode, [src], [y], padding=padding, stride_h=stride, stride_w=stride, filter_height=k[0],
                   filter_width=k[1], fused_activation_function=act)
-        # the pool keeps its input's quantization; the flattened copy takes the graph's output one
-        flat = self.g.tensor((1, oh * ow * c), scale=src_q[0], zero_point=src_q[1])
-        shape = self.g.tensor((2,), "int32", data=np.array([1, oh * ow * c], dtype=np.int32))
-        self.g.op("RESHAPE", [y, shape], [flat], new_shape=[1, oh * ow * c])
-        out = self.g.tensor((1, oh * ow * c), scale=self.out_q[0], zero_point=self.out_q[1])
-        self.g.op("QUANTIZE", [flat], [out])
-        self.outs.append((out, oh * ow * c))
-        self.names.append(f"{opcode} {k[0]}x{k[1]} c={c} s{stride} {padding} {act}")
+        self.flatten(y, oh * ow * c, f"{opcode} {k[0]}x{k[1]} c={c} s{stride} {padding} {act}")
 
     def fc(self, src: int, depth: int, src_q: tuple[float, int], units: int, *, act: str = "NONE",
            per_channel: bool = True) -> None:
@@ -199,13 +194,17 @@ def variants_graph(seed: int = 0) -> tuple[bytes, list[str]]:
     gr.depthwise(wide, (1, 2, 189, 4), in_q, (3, 3))
     gr.depthwise(wide, (1, 2, 189, 4), in_q, (3, 3), stride=2)
     # pooling fast paths: 4 channels per pass (DSP: SSUB8/SEL max, 16-bit lane sums up to 256
-    # taps), channel tails, clipped windows (SAME), a fused activation, more than 256 taps
-    gr.pool("MAX_POOL_2D", x, shape, in_q, (2, 2), stride=2)
-    gr.pool("MAX_POOL_2D", t7, s7, mid_q, (3, 3), padding="SAME")
-    gr.pool("MAX_POOL_2D", x, shape, in_q, (3, 2), act="RELU6")
-    gr.pool("AVERAGE_POOL_2D", x, shape, in_q, (6, 7))
-    gr.pool("AVERAGE_POOL_2D", t7, s7, mid_q, (3, 3), stride=2, padding="SAME")
-    gr.pool("AVERAGE_POOL_2D", wide, (1, 2, 189, 4), in_q, (2, 150))
+    # taps), channel tails, clipped windows (SAME), a fused activation, more than 256 taps; the
+    # pooled tensors (1x1 depthwise, generic path) carry the output's quantization
+    q36, s36 = gr.depthwise(x, shape, in_q, (1, 1), padding="VALID", flatten=False)
+    q7, s7o = gr.depthwise(t7, s7, mid_q, (1, 1), padding="VALID", flatten=False)
+    qw, sw = gr.depthwise(wide, (1, 2, 189, 4), in_q, (1, 1), padding="VALID", flatten=False)
+    gr.pool("MAX_POOL_2D", q36, s36, (2, 2), stride=2)
+    gr.pool("MAX_POOL_2D", q7, s7o, (3, 3), padding="SAME")
+    gr.pool("MAX_POOL_2D", q36, s36, (3, 2), act="RELU6")
+    gr.pool("AVERAGE_POOL_2D", q36, s36, (6, 7))
+    gr.pool("AVERAGE_POOL_2D", q7, s7o, (3, 3), stride=2, padding="SAME")
+    gr.pool("AVERAGE_POOL_2D", qw, sw, (2, 150))
     gr.fc(t7, 6 * 7 * 7, mid_q, 9)                                          # depth 294 (% 4 = 2), odd units
     gr.fc(t2, 6 * 7 * 2, mid_q, 4, act="RELU6", per_channel=False)
     gr.fc(x, 6 * 7 * 36, in_q, 3)                                           # depth 1512: reference loop

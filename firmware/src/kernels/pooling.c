@@ -2,16 +2,176 @@
  * Same arithmetic as TFLM's reference_integer_ops::AveragePool / MaxPool: the window is
  * clipped to the input, the average divides by the clipped count, rounding half away from 0. */
 #include "tinyml/kernels.h"
+#include "tinyml/kernels_fast.h"
 
 static int32_t clip_lo(int32_t origin) { return origin < 0 ? -origin : 0; }
 
 static int32_t clip_hi(int32_t origin, int32_t k, int32_t size) { return size - origin < k ? size - origin : k; }
+
+#ifdef TINYML_FAST
+/* Fast paths (not AVR): per output pixel, the clipped window once, then 4 channels at a time over
+ * its taps, whole pixels apart (the reference loops walk one channel over the window at a time).
+ * Output pixels are written in order after their window is read: row streaming (kernels.h) holds,
+ * and an output pixel never overlaps an input row its own window still reads. */
+
+TINYML_INLINE int32_t pool_clamp(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/* TFLM's rounding: half away from zero, C division truncating toward zero */
+TINYML_INLINE int32_t pool_avg(int32_t acc, int32_t count)
+{
+    return acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+}
+
+static void avg_pool_fast(const tinyml_pool_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t ch = p->channels, ch4 = ch & ~3;
+    int32_t b, oy, ox, c;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * p->in_h * p->in_w * ch;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            const int32_t ky0 = clip_lo(iy0), ky1 = clip_hi(iy0, p->k_h, p->in_h);
+            for (ox = 0; ox < p->out_w; ++ox, output += ch) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                const int32_t kx0 = clip_lo(ix0), kx1 = clip_hi(ix0, p->k_w, p->in_w);
+                const int32_t nky = ky1 - ky0, nkx = kx1 - kx0, count = nky * nkx;
+                const int32_t row_step = p->in_w * ch;
+                const int8_t *win = in_b + ((iy0 + ky0) * p->in_w + ix0 + kx0) * ch;
+                if (count <= 0) {
+                    for (c = 0; c < ch; ++c) {
+                        output[c] = (int8_t)pool_clamp(0, p->act_min, p->act_max);
+                    }
+                    continue;
+                }
+                for (c = 0; c < ch4; c += 4) {
+                    const int8_t *r = win + c;
+                    int32_t ky, kx, a0, a1, a2, a3;
+#ifdef TINYML_USE_DSP
+                    if (count <= 256) {
+                        /* 16-bit lanes: |sum| <= 256 * 128 = 2^15 only for a sum of -128s: -32768 fits */
+                        uint32_t se = 0, so = 0;
+                        for (ky = nky; ky > 0; --ky, r += row_step) {
+                            const int8_t *t = r;
+                            for (kx = nkx; kx > 0; --kx, t += ch) {
+                                const uint32_t v = tinyml_ld32(t);
+                                se = tinyml_sadd16(se, tinyml_sxtb16(v));
+                                so = tinyml_sadd16(so, tinyml_sxtb16_ror8(v));
+                            }
+                        }
+                        a0 = (int16_t)se, a2 = (int32_t)se >> 16, a1 = (int16_t)so, a3 = (int32_t)so >> 16;
+                    } else
+#endif
+                    {
+                        a0 = a1 = a2 = a3 = 0;
+                        for (ky = nky; ky > 0; --ky, r += row_step) {
+                            const int8_t *t = r;
+                            for (kx = nkx; kx > 0; --kx, t += ch) {
+                                a0 += t[0], a1 += t[1], a2 += t[2], a3 += t[3];
+                            }
+                        }
+                    }
+                    output[c] = (int8_t)pool_clamp(pool_avg(a0, count), p->act_min, p->act_max);
+                    output[c + 1] = (int8_t)pool_clamp(pool_avg(a1, count), p->act_min, p->act_max);
+                    output[c + 2] = (int8_t)pool_clamp(pool_avg(a2, count), p->act_min, p->act_max);
+                    output[c + 3] = (int8_t)pool_clamp(pool_avg(a3, count), p->act_min, p->act_max);
+                }
+                for (; c < ch; ++c) {
+                    const int8_t *r = win + c;
+                    int32_t ky, kx, a = 0;
+                    for (ky = nky; ky > 0; --ky, r += row_step) {
+                        for (kx = 0; kx < nkx; ++kx) {
+                            a += r[kx * ch];
+                        }
+                    }
+                    output[c] = (int8_t)pool_clamp(pool_avg(a, count), p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
+static void max_pool_fast(const tinyml_pool_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t ch = p->channels;
+#ifdef TINYML_USE_DSP
+    const int full = p->act_min <= -128 && p->act_max >= 127;
+#endif
+    int32_t b, oy, ox, c;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + b * p->in_h * p->in_w * ch;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_h;
+            const int32_t ky0 = clip_lo(iy0), ky1 = clip_hi(iy0, p->k_h, p->in_h);
+            for (ox = 0; ox < p->out_w; ++ox, output += ch) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_w;
+                const int32_t kx0 = clip_lo(ix0), kx1 = clip_hi(ix0, p->k_w, p->in_w);
+                const int32_t nky = ky1 - ky0, nkx = kx1 - kx0;
+                const int32_t row_step = p->in_w * ch;
+                const int8_t *win = in_b + ((iy0 + ky0) * p->in_w + ix0 + kx0) * ch;
+                c = 0;
+#ifdef TINYML_USE_DSP
+                if (full && nky > 0 && nkx > 0) {
+                    /* SSUB8 sets each byte's GE flag when a >= b (signed), SEL then keeps a there:
+                     * the max of 4 lanes in 2 instructions */
+                    for (; c + 4 <= ch; c += 4) {
+                        const int8_t *r = win + c;
+                        uint32_t m = 0x80808080u; /* -128 in every lane */
+                        int32_t ky, kx;
+                        for (ky = nky; ky > 0; --ky, r += row_step) {
+                            const int8_t *t = r;
+                            for (kx = nkx; kx > 0; --kx, t += ch) {
+                                const uint32_t v = tinyml_ld32(t);
+                                uint32_t d;
+                                __asm__("ssub8 %0, %1, %2" : "=r"(d) : "r"(v), "r"(m) : "cc");
+                                __asm__("sel %0, %1, %2" : "=r"(m) : "r"(v), "r"(m), "r"(d) : "cc");
+                            }
+                        }
+                        tinyml_st32(output + c, m);
+                    }
+                }
+#endif
+                for (; c + 4 <= ch; c += 4) {
+                    const int8_t *r = win + c;
+                    int32_t ky, kx, m0 = -128, m1 = -128, m2 = -128, m3 = -128;
+                    for (ky = nky; ky > 0; --ky, r += row_step) {
+                        const int8_t *t = r;
+                        for (kx = nkx; kx > 0; --kx, t += ch) {
+                            m0 = t[0] > m0 ? t[0] : m0;
+                            m1 = t[1] > m1 ? t[1] : m1;
+                            m2 = t[2] > m2 ? t[2] : m2;
+                            m3 = t[3] > m3 ? t[3] : m3;
+                        }
+                    }
+                    output[c] = (int8_t)pool_clamp(m0, p->act_min, p->act_max);
+                    output[c + 1] = (int8_t)pool_clamp(m1, p->act_min, p->act_max);
+                    output[c + 2] = (int8_t)pool_clamp(m2, p->act_min, p->act_max);
+                    output[c + 3] = (int8_t)pool_clamp(m3, p->act_min, p->act_max);
+                }
+                for (; c < ch; ++c) {
+                    const int8_t *r = win + c;
+                    int32_t ky, kx, m = -128;
+                    for (ky = nky; ky > 0; --ky, r += row_step) {
+                        for (kx = 0; kx < nkx; ++kx) {
+                            m = r[kx * ch] > m ? r[kx * ch] : m;
+                        }
+                    }
+                    output[c] = (int8_t)pool_clamp(m, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+#endif
 
 void tinyml_avg_pool_s8(const tinyml_pool_params *params, const int8_t *input, int8_t *output)
 {
     tinyml_pool_params p;
     int32_t b, oy, ox, c, ky, kx;
     TINYML_LOAD_PARAMS(p, params);
+#ifdef TINYML_FAST
+    avg_pool_fast(&p, input, output);
+    return;
+#endif
     for (b = 0; b < p.batches; ++b) {
         const int8_t *in_b = input + b * p.in_h * p.in_w * p.channels;
         for (oy = 0; oy < p.out_h; ++oy) {
@@ -44,6 +204,10 @@ void tinyml_max_pool_s8(const tinyml_pool_params *params, const int8_t *input, i
     tinyml_pool_params p;
     int32_t b, oy, ox, c, ky, kx;
     TINYML_LOAD_PARAMS(p, params);
+#ifdef TINYML_FAST
+    max_pool_fast(&p, input, output);
+    return;
+#endif
     for (b = 0; b < p.batches; ++b) {
         const int8_t *in_b = input + b * p.in_h * p.in_w * p.channels;
         for (oy = 0; oy < p.out_h; ++oy) {
