@@ -24,6 +24,9 @@ MultiplyByQuantizedMultiplier(acc, m, shift) + out_offset, clamped):
   with the floor shift, and (y + 2^(s-1) - [y < 0]) >> s is round-half-away-from-zero, which is
   what RoundingDivideByPOT computes (mask/threshold form). Checked: no int32 overflow for the
   largest |y| the layer can produce. A channel with m == 0 gives y = 0 whatever s; it takes s = 1.
+  The kernels add y + c in one instruction (SMMLAR with DSP; without, the high word of the 64-bit
+  c * 2^32 + 2^31 + 2 * acc * m) and use acc < 0 for y < 0: with m >= 0 they differ only when
+  y == 0 > acc, and then (c - 1) >> s == c >> s since c = 2^(s-1) + out_offset * 2^s.
 - Left shift l >= 0 and no right shift (variant "l"): y = SRDHM(acc * 2^l, m), exact when
   |acc| * 2^(l+1) < 2^31 (TFLM computes acc * (1 << l) in int32 too), then y + out_offset.
 - A layer whose channels need both kinds, or any bound that fails, keeps the reference loop.
