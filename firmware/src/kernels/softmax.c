@@ -6,8 +6,22 @@
 #define SOFTMAX_DIFF_INT_BITS 5   /* input differences scaled to Q5.26 */
 #define SOFTMAX_ACCUM_INT_BITS 12 /* sum of exps in Q12.19 */
 
+/* exp values of a row's first elements kept between the sum and the output pass (computing
+ * them is most of the kernel's time): 64 int32, 256 bytes of stack (16 on AVR); the elements
+ * after them compute theirs twice, as before */
+#ifndef TINYML_SOFTMAX_CACHE
+#if defined(__AVR__)
+#define TINYML_SOFTMAX_CACHE 16
+#else
+#define TINYML_SOFTMAX_CACHE 64
+#endif
+#endif
+
 static int count_leading_zeros_u32(uint32_t x)
 {
+#if defined(__GNUC__) && !defined(__AVR__)
+    return x == 0 ? 32 : __builtin_clz(x);
+#else
     int n = 0;
     if (x == 0) {
         return 32;
@@ -17,6 +31,7 @@ static int count_leading_zeros_u32(uint32_t x)
         ++n;
     }
     return n;
+#endif
 }
 
 /* exp(beta * scale * diff) in Q0 for a difference already known to be >= diff_min. */
@@ -31,6 +46,7 @@ void tinyml_softmax_s8(const tinyml_softmax_params *params, const int8_t *input,
 {
     tinyml_softmax_params p;
     int32_t row;
+    int32_t cache[TINYML_SOFTMAX_CACHE];
     TINYML_LOAD_PARAMS(p, params);
     for (row = 0; row < p.outer; ++row) {
         const int8_t *in = input + row * p.depth;
@@ -51,6 +67,9 @@ void tinyml_softmax_s8(const tinyml_softmax_params *params, const int8_t *input,
             int32_t diff = (int32_t)in[c] - max_in_row;
             if (diff >= p.diff_min) {
                 int32_t e = scaled_exp(diff, p.input_multiplier, p.input_left_shift);
+                if (c < TINYML_SOFTMAX_CACHE) {
+                    cache[c] = e;
+                }
                 sum_of_exps += fx_rescale(e, 0, SOFTMAX_ACCUM_INT_BITS);
             }
         }
@@ -65,7 +84,8 @@ void tinyml_softmax_s8(const tinyml_softmax_params *params, const int8_t *input,
         for (c = 0; c < p.depth; ++c) {
             int32_t diff = (int32_t)in[c] - max_in_row;
             if (diff >= p.diff_min) {
-                int32_t e = scaled_exp(diff, p.input_multiplier, p.input_left_shift);
+                int32_t e = c < TINYML_SOFTMAX_CACHE ? cache[c]
+                                                     : scaled_exp(diff, p.input_multiplier, p.input_left_shift);
                 int32_t v = fx_rdbpot(fx_srdhm(shifted_scale, e), exponent) - 128;
                 out[c] = (int8_t)(v > 127 ? 127 : (v < -128 ? -128 : v));
             } else {
