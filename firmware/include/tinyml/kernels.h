@@ -185,7 +185,18 @@ typedef struct {
     int32_t input_multiplier;
     int32_t input_left_shift;
     int32_t diff_min;
+    /* TINYML_CONST [min(-diff_min, 255) + 1] or NULL: the Q0 exp of each input difference 0, -1,
+     * -2, ... as the kernel computes it, tabulated by the generator (an int8 difference has at
+     * most 256 values). Only builds with the fast kernels hold it (TINYML_SM_TABLE). */
+    const int32_t *exp_table;
 } tinyml_softmax_params;
+
+#if !defined(__AVR__) && !defined(TINYML_NO_FAST)
+#define TINYML_SM_TABLES 1
+#define TINYML_SM_TABLE(a) (a)
+#else
+#define TINYML_SM_TABLE(a) NULL
+#endif
 
 void tinyml_softmax_s8(const tinyml_softmax_params *p, const int8_t *input, int8_t *output);
 

@@ -66,7 +66,7 @@ void tinyml_softmax_s8(const tinyml_softmax_params *params, const int8_t *input,
         for (c = 0; c < p.depth; ++c) {
             int32_t diff = (int32_t)in[c] - max_in_row;
             if (diff >= p.diff_min) {
-                int32_t e = scaled_exp(diff, p.input_multiplier, p.input_left_shift);
+                int32_t e = p.exp_table ? p.exp_table[-diff] : scaled_exp(diff, p.input_multiplier, p.input_left_shift);
                 if (c < TINYML_SOFTMAX_CACHE) {
                     cache[c] = e;
                 }
@@ -85,7 +85,8 @@ void tinyml_softmax_s8(const tinyml_softmax_params *params, const int8_t *input,
             int32_t diff = (int32_t)in[c] - max_in_row;
             if (diff >= p.diff_min) {
                 int32_t e = c < TINYML_SOFTMAX_CACHE ? cache[c]
-                                                     : scaled_exp(diff, p.input_multiplier, p.input_left_shift);
+                            : p.exp_table      ? p.exp_table[-diff]
+                                               : scaled_exp(diff, p.input_multiplier, p.input_left_shift);
                 int32_t v = fx_rdbpot(fx_srdhm(shifted_scale, e), exponent) - 128;
                 out[c] = (int8_t)(v > 127 ? 127 : (v < -128 ? -128 : v));
             } else {
