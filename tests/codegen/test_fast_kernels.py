@@ -55,3 +55,31 @@ def test_variants_graph_reaches_every_conv_fc_plan() -> None:
     assert fast_conv == 14 and fast_fc == 4
     assert set(re.findall(r"tinyml_mm_[lr]_(?:sat|clamp)", c)) == {
         "tinyml_mm_r_sat", "tinyml_mm_r_clamp", "tinyml_mm_l_sat", "tinyml_mm_l_clamp"}
+
+
+def test_pointwise_conv_read_in_place_with_its_output_streamed_over_the_input() -> None:
+    """A 1x1 conv on a one-pixel-wide image, 16 -> 4 channels: the planner streams the output
+    over the input (output row oy + 1 over input row oy), and portable C reads the pixels in
+    place, two at a time: the pixel of the earlier row must be copied before the later pixel's
+    outputs are written."""
+    from tinyml.codegen.aot.planner import plan as plan_memory
+    from tinyml.codegen.aot.synth import GraphBuilder
+
+    rng = np.random.default_rng(5)
+    g = GraphBuilder()
+    x = g.tensor((1, 6, 1, 16), scale=0.05, zero_point=-3, name="input")
+    w = g.tensor((4, 1, 1, 16), data=rng.integers(-127, 128, size=(4, 1, 1, 16)).astype(np.int8),
+                 scale=[0.01] * 4, zero_point=[0] * 4, axis=0)
+    b = g.tensor((4,), "int32", data=rng.integers(-999, 999, size=4).astype(np.int32), scale=[0.0005] * 4,
+                 zero_point=[0] * 4)
+    y = g.tensor((1, 6, 1, 4), scale=0.08, zero_point=2)
+    g.op("CONV_2D", [x, w, b], [y], padding="VALID", stride_h=1, stride_w=1, fused_activation_function="NONE")
+    z = g.tensor((1, 6, 1, 4), scale=0.08, zero_point=2, name="output")
+    g.op("RELU", [y], [z])
+    raw = g.build([x], [z])
+    model = parse(raw)
+    mem = plan_memory(model)
+    xo, yo = mem.offset(model.operators[0].inputs[0]), mem.offset(model.operators[0].outputs[0])
+    assert xo - 16 < yo < xo, "the planner no longer streams this output over its input"
+    xs = rng.integers(-128, 128, size=(3, 6, 1, 16), dtype=np.int8)
+    assert np.array_equal(run_aot(model, xs), run_reference(raw, xs))

@@ -231,7 +231,17 @@ void tinyml_conv_mm_s8(const tinyml_conv_mm_params *params, const int8_t *input,
             if (direct) {
                 src[0] = in_b + pix * p.in_c;
                 src[1] = src[0] + p.in_c;
-                ox += n; /* unused past here: direct layers never look at (oy, ox) */
+                if (n == 2 && ++ox == p.out_w) {
+                    /* pixel 1 starts the next row: the core writes pixel 1's outputs while it
+                     * still reads pixel 0's inputs, and with row streaming output row oy + 1 may
+                     * lie over input row oy (kernels.h), so pixel 0's inputs are copied first */
+                    copy_bytes(patch[0], src[0], p.in_c);
+                    src[0] = patch[0];
+                    ox = 0;
+                }
+                if (++ox == p.out_w) {
+                    ox = 0;
+                }
             } else {
                 for (i = 0; i < n; ++i) {
                     conv_patch(&p, in_b, oy, ox, patch[i]);
