@@ -87,40 +87,36 @@ def build_elf(files: dict[str, str], *, machine: str = "mps2-an386", dsp: bool =
     if machine not in MACHINES:
         raise TinymlError(f"no icount bench for QEMU machine {machine!r}",
                           hint="use one of: " + ", ".join(MACHINES), kind=ErrorKind.INPUT)
+    from tinyml.build import snapshot
+
     gcc = require_tool("arm-none-eabi-gcc", ARM_GCC_HINT)
     ldscript, mflags = MACHINES[machine]
-    fw = resource_dir("firmware")
-    kernels = sorted((fw / "src" / "kernels").glob("*.c"))
-    port = fw / "ports" / "cortex_m"
     flags = [*mflags, *CFLAGS, *extra_flags, "-DF_CPU=25000000"]
     if not dsp:
         flags.append("-DTINYML_NO_DSP")
     if layers:
         flags.append("-DTINYML_BENCH_LAYERS")
+    patterns = ["tools/icount_main.c", "ports/cortex_m/*", "include/tinyml/*.h"]
     if loop is not None:
         flags.append(f"-DTINYML_BENCH_LOOP={int(loop)}u")
         files = {}
-        kernels = []
-    sources = [_tools() / "icount_main.c", port / "startup.c", *kernels]
-    h = hashlib.sha256()
-    for part in (*flags, ldscript):
-        h.update(part.encode() + b"\0")
-    for name in sorted(files):
-        h.update(name.encode() + b"\0" + files[name].encode() + b"\0")
-    for p in (*sources, *sorted((fw / "include" / "tinyml").glob("*.h")), port / ldscript,
-              port / "cortex_m_sections.ld", port / "cortex_m.h"):
-        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
-    out_dir = _cache_root() / h.hexdigest()[:32]
+    else:
+        patterns.append("src/kernels/*.c")
+    # read once: the cache key and the compiler see the same bytes (tinyml.build.snapshot)
+    fw = {**snapshot.firmware_files(*patterns), **{f"gen/{n}": t.encode() for n, t in files.items()}}
+    out_dir = _cache_root() / snapshot.digest(fw, *flags, ldscript)[:32]
     elf = out_dir / "bench.elf"
     if elf.exists():
         return elf
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix="build-") as tmp:
-        for name, text in files.items():
-            (Path(tmp) / name).write_text(text)
-        tmp_elf = Path(tmp) / "bench.elf"
-        run([gcc, *flags, f"-I{tmp}", f"-I{fw / 'include'}", f"-I{port}", *sources, f"-L{port}", f"-T{ldscript}",
-             *LDFLAGS, "-o", tmp_elf], what="compiling the icount bench firmware")
+        root = snapshot.write(fw, Path(tmp))
+        port = root / "ports" / "cortex_m"
+        sources = [root / "tools" / "icount_main.c", port / "startup.c",
+                   *sorted(root / n for n in fw if n.startswith("src/kernels/"))]
+        tmp_elf = root / "bench.elf"
+        run([gcc, *flags, f"-I{root / 'gen'}", f"-I{root / 'include'}", f"-I{port}", *sources, f"-L{port}",
+             f"-T{ldscript}", *LDFLAGS, "-o", tmp_elf], what="compiling the icount bench firmware")
         os.replace(tmp_elf, elf)
     return elf
 

@@ -12,7 +12,6 @@ or for an arch we cannot compile for here (Xtensa), the caller falls back to an 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -48,42 +47,29 @@ int main(void) { return tinyml_init() != 0 ? 1 : tinyml_invoke(in_buf, out_buf);
 _EMPTY = "int main(void) { return 0; }\n"
 
 
-def _cache_key_sources(arch: str, sources: list[Path]) -> str:
-    from tinyml import __version__
-
-    h = hashlib.sha256(f"{__version__}\0{arch}\0".encode())
-    for path in sources:
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:24]
-
-
-def _cache_key(model: Model, arch: str, sources: list[Path]) -> str:
-    return hashlib.sha256(f"{_cache_key_sources(arch, sources)}\0{model.sha256}".encode()).hexdigest()[:24]
-
-
-def _kernel_library(arch: str, sources: list[Path], *, key_sources: str) -> Path:
+def _kernel_library(arch: str, fw: dict[str, bytes], key: str) -> Path:
     """The kernels compiled for ``arch`` into a static library, built once per kernel sources: a
     model then costs one compile of its model.c and a link (the archive gives --gc-sections the
-    same choice of functions as the object files would)."""
-    from tinyml.resources import resource_dir
+    same choice of functions as the object files would). ``fw``: the firmware snapshot."""
+    from tinyml.build import snapshot
     from tinyml.runner import run
 
-    lib = _cache_dir() / f"kernels-{key_sources}.a"
+    lib = _cache_dir() / f"kernels-{key}.a"
     if lib.is_file():
         return lib
     cc, _, machine = ARCHES[arch]
-    ar = cc.replace("gcc", "ar")
     lib.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tinyml-kernels-") as tmp:
+        root = snapshot.write(fw, Path(tmp))
         objs = []
-        for src in sources:
-            obj = Path(tmp) / (src.stem + ".o")
-            run([cc, *machine, *_CFLAGS, f"-I{resource_dir('firmware') / 'include'}", "-c", str(src), "-o", str(obj)],
+        for name in sorted(n for n in fw if n.endswith(".c")):
+            obj = root / (Path(name).stem + ".o")
+            run([cc, *machine, *_CFLAGS, f"-I{root / 'include'}", "-c", str(root / name), "-o", str(obj)],
                 what=f"compiling the kernels for {arch}")
             objs.append(str(obj))
         # staged next to its final name, then renamed: another process never sees half an archive
         staged = lib.with_name(f"{lib.name}.{os.getpid()}.tmp")
-        run([ar, "rcs", str(staged), *objs], what=f"archiving the {arch} kernels")
+        run([cc.replace("gcc", "ar"), "rcs", str(staged), *objs], what=f"archiving the {arch} kernels")
         os.replace(staged, lib)
     return lib
 
@@ -108,19 +94,19 @@ def model_flash_bytes(model: Model, arch: str) -> int | None:
     aot engine cannot compile: the caller's estimate and errors cover those)."""
     import shutil
 
+    from tinyml import __version__
+    from tinyml.build import snapshot
     from tinyml.codegen.aot.generator import generate
-    from tinyml.codegen.aot.host import kernel_sources
-    from tinyml.resources import resource_dir
 
     if arch not in ARCHES:
         return None
     cc, size_tool, _ = ARCHES[arch]
     if any(shutil.which(tool) is None for tool in (cc, size_tool, cc.replace("gcc", "ar"))):
         return None
-    sources = kernel_sources()
-    headers = sorted((resource_dir("firmware") / "include" / "tinyml").glob("*.h"))
-    key = _cache_key(model, arch, [*sources, *headers])
-    cache = _cache_dir() / f"{key}.json"
+    # read once: the cache keys and the compiler see the same bytes (tinyml.build.snapshot)
+    fw = snapshot.firmware_files("src/kernels/*.c", "include/tinyml/*.h")
+    kernels_key = snapshot.digest(fw, __version__, arch)[:24]
+    cache = _cache_dir() / f"{snapshot.digest({}, kernels_key, model.sha256)[:24]}.json"
     if cache.is_file():
         try:
             return int(json.loads(cache.read_text())["flash_bytes"])
@@ -131,7 +117,7 @@ def model_flash_bytes(model: Model, arch: str) -> int | None:
     except TinymlError:
         return None
     try:
-        flash = _measure(files, arch, sources, [*sources, *headers])
+        flash = _measure(files, arch, fw, kernels_key)
     except TinymlError as err:  # our generated C failing to build is a bug, not the user's: estimate
         log.warning("could not measure the aot model's flash on %s: %s", arch, err.message)
         return None
@@ -145,19 +131,20 @@ def model_flash_bytes(model: Model, arch: str) -> int | None:
     return flash
 
 
-def _measure(files: dict[str, str], arch: str, sources: list[Path], key_files: list[Path]) -> int:
-    from tinyml.resources import resource_dir
+def _measure(files: dict[str, str], arch: str, fw: dict[str, bytes], kernels_key: str) -> int:
+    from tinyml.build import snapshot
     from tinyml.runner import run
 
     cc, size_tool, machine = ARCHES[arch]
-    lib = _kernel_library(arch, sources, key_sources=_cache_key_sources(arch, key_files))
+    lib = _kernel_library(arch, fw, kernels_key)
     with tempfile.TemporaryDirectory(prefix="tinyml-footprint-") as tmp:
         d = Path(tmp)
+        snapshot.write({n: c for n, c in fw.items() if n.endswith(".h")}, d / "fw")
         for name, text in files.items():
             (d / name).write_text(text)
         (d / "main.c").write_text(_MAIN)
         (d / "empty.c").write_text(_EMPTY)
-        flags = [*machine, *_CFLAGS, f"-I{d}", f"-I{resource_dir('firmware') / 'include'}"]
+        flags = [*machine, *_CFLAGS, f"-I{d}", f"-I{d / 'fw' / 'include'}"]
         ld = list(_LDFLAGS[cc])
         run([cc, *flags, str(d / "main.c"), str(d / "model.c"), str(lib), *ld, "-o", str(d / "model.elf")],
             what=f"measuring the aot model's flash on {arch}")

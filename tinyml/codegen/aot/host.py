@@ -8,7 +8,6 @@ Libraries are cached under ``$TINYML_CACHE/aot/<sha256 of every source and flag>
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -33,33 +32,26 @@ def kernel_sources() -> list[Path]:
     return sorted((resource_dir("firmware") / "src" / "kernels").glob("*.c"))
 
 
-def _headers() -> list[Path]:
-    return sorted((resource_dir("firmware") / "include" / "tinyml").glob("*.h"))
-
-
 def build_library(files: dict[str, str], *, extra_flags: tuple[str, ...] = ()) -> Path:
     """Compile generated files + kernels into a cached shared library; returns its path."""
+    from tinyml.build import snapshot
+
     cc = require_tool("gcc", "install a host C compiler: apt-get install gcc")
-    sources = kernel_sources()
-    h = hashlib.sha256()
-    for flag in (*CFLAGS, *extra_flags):
-        h.update(flag.encode() + b"\0")
-    for name in sorted(files):
-        h.update(name.encode() + b"\0" + files[name].encode() + b"\0")
-    for p in (*sources, *_headers()):
-        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
-    out_dir = _cache_root() / h.hexdigest()[:32]
+    # read once: the cache key and the compiler see the same bytes (tinyml.build.snapshot)
+    fw = snapshot.firmware_files("src/kernels/*.c", "include/tinyml/*.h")
+    generated = {f"gen/{name}": text.encode() for name, text in files.items()}
+    key = snapshot.digest({**fw, **generated}, *CFLAGS, *extra_flags)
+    out_dir = _cache_root() / key[:32]
     lib = out_dir / "libtinyml_model.so"
     if lib.exists():
         return lib
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix="build-") as tmp:
-        for name, text in files.items():
-            (Path(tmp) / name).write_text(text)
-        tmp_lib = Path(tmp) / lib.name
-        c_files = [Path(tmp) / n for n in sorted(files) if n.endswith(".c")]
-        run([cc, *CFLAGS, *extra_flags, f"-I{tmp}", f"-I{resource_dir('firmware') / 'include'}",
-             *c_files, *sources, "-o", tmp_lib], what="compiling the aot model for the host")
+        root = snapshot.write({**fw, **generated}, Path(tmp))
+        tmp_lib = root / lib.name
+        c_files = sorted(root / n for n in {**fw, **generated} if n.endswith(".c"))
+        run([cc, *CFLAGS, *extra_flags, f"-I{root / 'gen'}", f"-I{root / 'include'}", *c_files, "-o", tmp_lib],
+            what="compiling the aot model for the host")
         os.replace(tmp_lib, lib)  # atomic: concurrent builders of the same hash are harmless
     return lib
 
