@@ -66,6 +66,7 @@ class Row:
     aot_flash: int
     aot_const: int  # weights + params structs in flash (part of aot_flash)
     aot_code: int  # kernels + model.c code (aot_flash - aot_const)
+    aot_flash_small: int  # the same built -DTINYML_NO_FAST: reference kernels only, smallest
 
     @property
     def arena_ratio(self) -> float:
@@ -78,6 +79,10 @@ class Row:
     @property
     def flash_ratio(self) -> float:
         return self.aot_flash / self.tflm_flash_low
+
+    @property
+    def flash_ratio_small(self) -> float:
+        return self.aot_flash_small / self.tflm_flash_low
 
 
 def cache_dir(arg: str | None) -> Path:
@@ -113,10 +118,11 @@ def const_bytes(elf: Path) -> int:
     return total
 
 
-def aot_flash(model_name: str, model, work: Path) -> tuple[int, int]:
-    """(flash bytes the aot model adds to an empty program, of which constant data)."""
+def aot_flash(model_name: str, model, work: Path, extra: tuple[str, ...] = ()) -> tuple[int, int]:
+    """(flash bytes the aot model adds to an empty program, of which constant data); ``extra``
+    compiler flags, e.g. -DTINYML_NO_FAST."""
     cc = require_tool("arm-none-eabi-gcc", "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
-    d = work / model_name
+    d = work / (model_name + "".join(extra).replace("-D", "-"))
     d.mkdir()
     for name, text in generate(model, target="cortex-m4", name=model_name).items():
         (d / name).write_text(text)
@@ -124,7 +130,7 @@ def aot_flash(model_name: str, model, work: Path) -> tuple[int, int]:
     (d / "stub.c").write_text(STUB)
     inc = [f"-I{d}", f"-I{resource_dir('firmware') / 'include'}"]
     elf, stub = d / "model.elf", d / "stub.elf"
-    run([cc, *CC, *inc, d / "main.c", d / "model.c", *kernel_sources(), *LD, "-o", elf],
+    run([cc, *CC, *extra, *inc, d / "main.c", d / "model.c", *kernel_sources(), *LD, "-o", elf],
         what=f"linking {model_name} for Cortex-M4")
     run([cc, *CC, d / "stub.c", *LD, "-o", stub], what="linking the empty program")
     return size_of(elf) - size_of(stub), const_bytes(elf)
@@ -141,19 +147,22 @@ def measure(name: str, cache: Path, work: Path) -> Row:
     raw = (cache / f"{name}.tflite").read_bytes()
     model = parse(raw)
     flash, consts = aot_flash(name, model, work)
+    small, _ = aot_flash(name, model, work, ("-DTINYML_NO_FAST",))
     mem = plan(model)
     return Row(model=name, macs=analyze(model).totals.macs, tflite_bytes=len(raw),
                aot_arena=mem.arena_bytes, live_peak=live_peak(mem), tflm_arena=measure_arena(raw),
-               aot_flash=flash, aot_const=consts, aot_code=flash - consts)
+               aot_flash=flash, aot_const=consts, aot_code=flash - consts, aot_flash_small=small)
 
 
 def table(rows: list[Row]) -> str:
     head = ("| model | MACs | .tflite | aot arena | live peak | TFLM arena | arena aot/TFLM "
-            "| aot flash (code + consts) | TFLM flash (.tflite + 20 KB est.) | flash aot/TFLM |\n"
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+            "| aot flash (code + consts) | TFLM flash (.tflite + 20 KB est.) | flash aot/TFLM "
+            "| aot flash, TINYML_NO_FAST | ratio |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
     lines = [f"| {r.model} | {r.macs:,} | {r.tflite_bytes:,} | {r.aot_arena:,} | {r.live_peak:,} | {r.tflm_arena:,} "
              f"| {r.arena_ratio:.2f} | {r.aot_flash:,} ({r.aot_code:,} + {r.aot_const:,}) "
-             f"| {r.tflm_flash_low:,} | {r.flash_ratio:.2f} |" for r in rows]
+             f"| {r.tflm_flash_low:,} | {r.flash_ratio:.2f} | {r.aot_flash_small:,} | {r.flash_ratio_small:.2f} |"
+             for r in rows]
     return head + "\n".join(lines) + "\n"
 
 
@@ -189,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nTFLM runtime flash: {RUNTIME_LOW // 1024}-{RUNTIME_HIGH // 1024} KB ESTIMATE ({RUNTIME_CITATION}); "
           "ratios use the low end.")
     if args.json:
-        args.json.write_text(json.dumps([dict(asdict(r), arena_ratio=r.arena_ratio, flash_ratio=r.flash_ratio)
+        args.json.write_text(json.dumps([dict(asdict(r), arena_ratio=r.arena_ratio, flash_ratio=r.flash_ratio,
+                                              flash_ratio_small=r.flash_ratio_small)
                                          for r in rows], indent=2))
     if args.write_doc:
         write_doc(args.write_doc, rows)

@@ -73,3 +73,28 @@ def test_the_uno_fit_check_counts_the_measured_code(cache, run_cli, tmp_path) ->
     assert r.returncode == 5, r.stderr
     assert "does not fit uno-sim" in r.stderr and "runtime and framework" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "p").exists()
+
+
+def test_optimize_is_checked_before_anything_is_written(run_cli, tmp_path) -> None:
+    model = tmp_path / "fc.tflite"
+    model.write_bytes(_fc(4, 8))
+    r = run_cli("generate", str(model), "--board", "esp32dev", "--engine", "tflm", "--optimize", "size",
+                "-o", str(tmp_path / "p"))
+    assert r.returncode == 2 and "--optimize size" in r.stderr and "--engine aot" in r.stderr
+    r = run_cli("generate", str(model), "--board", "qemu-mps2-an386", "--optimize", "tiny", "-o", str(tmp_path / "p"))
+    assert r.returncode == 2 and "unknown --optimize 'tiny'" in r.stderr and "speed, size" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("arch, tool", [("cortex-m4f", "arm-none-eabi-gcc"), ("avr", "avr-gcc")])
+def test_the_size_build_is_measured_with_its_flags(cache, arch: str, tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"needs {tool}")
+    model = parse(_fc(16, 64))
+    fast = footprint.model_flash_bytes(model, arch)
+    small = footprint.model_flash_bytes(model, arch, ("-DTINYML_NO_FAST",))
+    assert fast is not None and small is not None
+    if arch == "avr":
+        assert small == fast  # AVR has only the reference loops anyway
+    else:
+        assert small < fast

@@ -21,6 +21,8 @@ def generate(
     samples: Path | None = typer.Option(None, "--samples", help=".npz/.npy whose x the device streams."),
     name: str | None = typer.Option(None, "--name", help="Model name in the device banner (default: the file "
                                     "stem, or its folder for a generic stem like model.tflite)."),
+    optimize: str = typer.Option("speed", "--optimize", help="aot kernels: speed (fast paths, the default) or "
+                                 "size (reference loops only: less flash and stack, slower)."),
     boards_dir: Path | None = BOARDS_DIR,
     json_out: bool = typer.Option(False, "--json", help="Print the manifest as JSON."),
 ) -> None:
@@ -29,7 +31,7 @@ def generate(
     from tinyml.codegen.project import create_project
 
     dest, manifest = create_project(model, board, out, engine=engine, force=force, samples_path=samples,
-                                    boards_dir=boards_dir, name=name)
+                                    boards_dir=boards_dir, name=name, optimize=optimize)
     if json_out:
         print_json({"project": str(dest), **manifest})
         return

@@ -59,6 +59,11 @@ AVR_MAX_SAMPLES = 16  # the samples live in the Uno's 32 KB of flash
 
 SOURCE_SUFFIXES = (".c", ".h", ".cpp")
 
+# --optimize: the aot kernels' fast paths (speed, the default) or the reference loops only (size:
+# -DTINYML_NO_FAST, a fraction of the code and no col/window buffers on the stack; see
+# docs/benchmarks.md for both figures per model).
+OPTIMIZE = {"speed": (), "size": ("-DTINYML_NO_FAST",)}
+
 
 @dataclass(frozen=True)
 class Samples:
@@ -129,7 +134,17 @@ def check_engine(board: Board, engine: str | None) -> str:
     return chosen
 
 
-def check_fit(model: Model, board: Board, engine: str, arena_bytes: int, samples_bytes: int = 0) -> dict[str, Any]:
+def check_optimize(optimize: str, engine: str) -> None:
+    if optimize not in OPTIMIZE:
+        raise TinymlError(f"unknown --optimize '{optimize}'", hint=f"choose one of: {', '.join(OPTIMIZE)}",
+                          kind=ErrorKind.USAGE)
+    if optimize != "speed" and engine != "aot":
+        raise TinymlError(f"--optimize {optimize} chooses between the aot engine's kernels; the {engine} engine "
+                          "has its own", hint="use --engine aot, or drop --optimize", kind=ErrorKind.USAGE)
+
+
+def check_fit(model: Model, board: Board, engine: str, arena_bytes: int, samples_bytes: int = 0,
+              defines: tuple[str, ...] = ()) -> dict[str, Any]:
     """The board-fit figures; raises DOES_NOT_FIT naming what is over and by how much."""
     from tinyml.model.analysis import analyze, board_fit
 
@@ -137,7 +152,7 @@ def check_fit(model: Model, board: Board, engine: str, arena_bytes: int, samples
         from tinyml.codegen.aot.footprint import model_flash_bytes
 
         fit = board_fit(analyze(model), board, engine, arena_bytes, "aot memory planner, exact",
-                        aot_flash_bytes=model_flash_bytes(model, board.arch), samples_bytes=samples_bytes)
+                        aot_flash_bytes=model_flash_bytes(model, board.arch, defines), samples_bytes=samples_bytes)
     else:
         fit = board_fit(analyze(model), board, engine, arena_bytes, samples_bytes=samples_bytes)
     if not fit.fits:
@@ -275,15 +290,17 @@ def _aot_files(model: Model, board: Board, name: str) -> tuple[dict[str, str | b
 
 def generate_project(model: Model, board: Board, engine: str | None = None, *, samples: Samples | None = None,
                      name: str = "model", tflm_arena_measured: int | None = None,
-                     max_samples: int | None = None) -> dict[str, str | bytes]:
+                     max_samples: int | None = None, optimize: str = "speed") -> dict[str, str | bytes]:
     """Every file of the project, keyed by relative path. Pure: writes nothing.
 
     ``tflm_arena_measured``: the measured TFLM arena (measured here, in a child process, if None).
     ``samples``: what the device streams (default: a sweep of the input range).
+    ``optimize``: "speed" or "size" (aot only: see OPTIMIZE).
     """
     from tinyml.model import checks
 
     engine = check_engine(board, engine)
+    check_optimize(optimize, engine)
     checks.require_int8(model)
     fw = resource_dir("firmware")
     env = _jinja()
@@ -304,7 +321,8 @@ def generate_project(model: Model, board: Board, engine: str | None = None, *, s
     elif len(samples.data) > limit:
         samples = Samples(samples.data[:limit], samples.note + f", first {limit} kept")
     tin = model.input_tensors()[0]
-    fit = check_fit(model, board, engine, info["arena_bytes"], samples_bytes=len(samples.data) * tin.nbytes)
+    fit = check_fit(model, board, engine, info["arena_bytes"], samples_bytes=len(samples.data) * tin.nbytes,
+                    defines=OPTIMIZE[optimize])
 
     files: dict[str, str | bytes] = {}
     files.update(_read_tree(fw / "include" / "tinyml", "include/tinyml"))
@@ -335,7 +353,7 @@ def generate_project(model: Model, board: Board, engine: str | None = None, *, s
         files["src/main.cpp"] = env.get_template("project/main.cpp.j2").render(banner_c=banner_c)
 
     extra_options: list[str] = []
-    extra_flags: list[str] = []
+    extra_flags: list[str] = list(OPTIMIZE[optimize])
     esp32: dict[str, Any] | None = None
     if engine == "tflm" and partitions.is_esp32(board):
         # Model-only updates: the model gets its own flash partition (tinyml/build/partitions.py).
@@ -367,7 +385,8 @@ def generate_project(model: Model, board: Board, engine: str | None = None, *, s
         "tinyml_version": __version__,
         "model": {"name": name, "sha256": model.sha256, "bytes": model.size, "file": "model.tflite",
                   "ops": model.opcodes()},
-        "board": board.id, "engine": engine, "env": env_name(board), "virtual": board.virtual, "port": port,
+        "board": board.id, "engine": engine, "optimize": optimize, "env": env_name(board), "virtual": board.virtual,
+        "port": port,
         "arena_bytes": info["arena_bytes"],
         "arena": {k: v for k, v in info.items() if k.startswith("arena_")},
         "tflm": {"resolver": info["resolver"], "resolver_ops": info["resolver_ops"],
@@ -401,7 +420,8 @@ def read_manifest(project: Path) -> dict[str, Any]:
 
 def create_project(model_path: str | Path, board_id: str, out: str | Path | None = None, *, engine: str | None = None,
                    force: bool = False, samples_path: str | Path | None = None,
-                   boards_dir: str | Path | None = None, name: str | None = None) -> tuple[Path, dict[str, Any]]:
+                   boards_dir: str | Path | None = None, name: str | None = None,
+                   optimize: str = "speed") -> tuple[Path, dict[str, Any]]:
     """Load the model and board, generate the project and write it (the ``tinyml generate`` call).
 
     Returns the project directory and its manifest. ``out`` defaults to ``./<model>-<board>``.
@@ -411,7 +431,7 @@ def create_project(model_path: str | Path, board_id: str, out: str | Path | None
     from tinyml.writer import write_tree
 
     board = get_board(board_id, boards_dir)
-    check_engine(board, engine)
+    check_optimize(optimize, check_engine(board, engine))
     model = load(model_path)
     name = model_name(model_path, name)
     samples = None
@@ -421,7 +441,7 @@ def create_project(model_path: str | Path, board_id: str, out: str | Path | None
         data = load_data(samples_path, what="samples")
         limit = AVR_MAX_SAMPLES if board.arch == "avr" else DEFAULT_MAX_SAMPLES
         samples = samples_from_array(model, data.x, limit, Path(samples_path).name)
-    files = generate_project(model, board, engine, samples=samples, name=name)
+    files = generate_project(model, board, engine, samples=samples, name=name, optimize=optimize)
     # The board id where `tinyml monitor` looks for it before any flash.
     files[".tinyml/board"] = board.id + "\n"
     dest = Path(out) if out is not None else Path.cwd() / f"{name}-{board.id}"

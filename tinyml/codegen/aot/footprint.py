@@ -47,7 +47,7 @@ int main(void) { return tinyml_init() != 0 ? 1 : tinyml_invoke(in_buf, out_buf);
 _EMPTY = "int main(void) { return 0; }\n"
 
 
-def _kernel_library(arch: str, fw: dict[str, bytes], key: str) -> Path:
+def _kernel_library(arch: str, fw: dict[str, bytes], key: str, defines: tuple[str, ...]) -> Path:
     """The kernels compiled for ``arch`` into a static library, built once per kernel sources: a
     model then costs one compile of its model.c and a link (the archive gives --gc-sections the
     same choice of functions as the object files would). ``fw``: the firmware snapshot."""
@@ -64,7 +64,7 @@ def _kernel_library(arch: str, fw: dict[str, bytes], key: str) -> Path:
         objs = []
         for name in sorted(n for n in fw if n.endswith(".c")):
             obj = root / (Path(name).stem + ".o")
-            run([cc, *machine, *_CFLAGS, f"-I{root / 'include'}", "-c", str(root / name), "-o", str(obj)],
+            run([cc, *machine, *_CFLAGS, *defines, f"-I{root / 'include'}", "-c", str(root / name), "-o", str(obj)],
                 what=f"compiling the kernels for {arch}")
             objs.append(str(obj))
         # staged next to its final name, then renamed: another process never sees half an archive
@@ -88,10 +88,11 @@ def _flash_of(size_tool: str, elf: Path) -> int:
     return text + data
 
 
-def model_flash_bytes(model: Model, arch: str) -> int | None:
+def model_flash_bytes(model: Model, arch: str, defines: tuple[str, ...] = ()) -> int | None:
     """Flash the generated aot model adds on ``arch`` (constants + kernel code + call sequence),
     or None when it cannot be measured here (unknown arch, compiler not installed, a model the
-    aot engine cannot compile: the caller's estimate and errors cover those)."""
+    aot engine cannot compile: the caller's estimate and errors cover those). ``defines``: the
+    project's extra -D flags (-DTINYML_NO_FAST for a size-optimized build)."""
     import shutil
 
     from tinyml import __version__
@@ -105,7 +106,7 @@ def model_flash_bytes(model: Model, arch: str) -> int | None:
         return None
     # read once: the cache keys and the compiler see the same bytes (tinyml.build.snapshot)
     fw = snapshot.firmware_files("src/kernels/*.c", "include/tinyml/*.h")
-    kernels_key = snapshot.digest(fw, __version__, arch)[:24]
+    kernels_key = snapshot.digest(fw, __version__, arch, *defines)[:24]
     cache = _cache_dir() / f"{snapshot.digest({}, kernels_key, model.sha256)[:24]}.json"
     if cache.is_file():
         try:
@@ -117,7 +118,7 @@ def model_flash_bytes(model: Model, arch: str) -> int | None:
     except TinymlError:
         return None
     try:
-        flash = _measure(files, arch, fw, kernels_key)
+        flash = _measure(files, arch, fw, kernels_key, defines)
     except TinymlError as err:  # our generated C failing to build is a bug, not the user's: estimate
         log.warning("could not measure the aot model's flash on %s: %s", arch, err.message)
         return None
@@ -131,12 +132,13 @@ def model_flash_bytes(model: Model, arch: str) -> int | None:
     return flash
 
 
-def _measure(files: dict[str, str], arch: str, fw: dict[str, bytes], kernels_key: str) -> int:
+def _measure(files: dict[str, str], arch: str, fw: dict[str, bytes], kernels_key: str,
+             defines: tuple[str, ...]) -> int:
     from tinyml.build import snapshot
     from tinyml.runner import run
 
     cc, size_tool, machine = ARCHES[arch]
-    lib = _kernel_library(arch, fw, kernels_key)
+    lib = _kernel_library(arch, fw, kernels_key, defines)
     with tempfile.TemporaryDirectory(prefix="tinyml-footprint-") as tmp:
         d = Path(tmp)
         snapshot.write({n: c for n, c in fw.items() if n.endswith(".h")}, d / "fw")
@@ -144,7 +146,7 @@ def _measure(files: dict[str, str], arch: str, fw: dict[str, bytes], kernels_key
             (d / name).write_text(text)
         (d / "main.c").write_text(_MAIN)
         (d / "empty.c").write_text(_EMPTY)
-        flags = [*machine, *_CFLAGS, f"-I{d}", f"-I{d / 'fw' / 'include'}"]
+        flags = [*machine, *_CFLAGS, *defines, f"-I{d}", f"-I{d / 'fw' / 'include'}"]
         ld = list(_LDFLAGS[cc])
         run([cc, *flags, str(d / "main.c"), str(d / "model.c"), str(lib), *ld, "-o", str(d / "model.elf")],
             what=f"measuring the aot model's flash on {arch}")
