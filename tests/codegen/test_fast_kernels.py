@@ -51,10 +51,13 @@ def test_variants_graph_reaches_every_conv_fc_plan() -> None:
     c = generate(parse(variants_graph(0)[0]), target="host")["model.c"]
     fast_conv, all_conv = len(re.findall(r"tinyml_conv_mm_s8\(", c)), len(re.findall(r"tinyml_conv_s8\(", c))
     fast_fc, all_fc = len(re.findall(r"tinyml_fc_mm_s8\(", c)), len(re.findall(r"tinyml_fully_connected_s8\(", c))
-    assert (all_conv - fast_conv, all_fc - fast_fc) == (2, 1)  # k > 1152 and mixed shifts; depth 1512
-    assert fast_conv == 14 and fast_fc == 4
+    small_fc = len(re.findall(r"tinyml_fc_small_[lr]_(?:sat|clamp)\(", c))
+    assert (all_conv - fast_conv, all_fc - fast_fc - small_fc) == (2, 1)  # k > 1152, mixed shifts; depth 1512
+    assert fast_conv == 14 and fast_fc == 4 and small_fc == 6
     assert set(re.findall(r"tinyml_mm_[lr]_(?:sat|clamp)", c)) == {
         "tinyml_mm_r_sat", "tinyml_mm_r_clamp", "tinyml_mm_l_sat", "tinyml_mm_l_clamp"}
+    assert set(re.findall(r"tinyml_fc_small_[lr]_(?:sat|clamp)", c)) == {
+        "tinyml_fc_small_r_sat", "tinyml_fc_small_r_clamp", "tinyml_fc_small_l_sat", "tinyml_fc_small_l_clamp"}
 
 
 def test_pointwise_conv_read_in_place_with_its_output_streamed_over_the_input() -> None:

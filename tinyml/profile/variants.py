@@ -17,7 +17,8 @@ into the single output, so one comparison with the TFLM interpreter covers all o
   weights), 3x3 not packed (multiplier > 1),
   2x2 stride 2, dilation, depth multiplier 2 (reference);
 - FULLY_CONNECTED: odd units, depth % 4 of 1, 2 and 3 (a zero-padded copy), depth % 4 == 0,
-  depth > 1152 (reference), per-tensor weights;
+  depth > 1152 (reference), per-tensor weights; depth 1, 2, 3 and 4 (one record per unit) with
+  several batches, one and odd units, each requantization variant;
 - ADD: same shapes (tables + short output rescale) with and without an activation, x + x, and
   a broadcast operand (reference loop);
 - MAX_POOL_2D / AVERAGE_POOL_2D: 4 channels per pass and channel tails, clipped (SAME) windows, a
@@ -116,16 +117,16 @@ class _Graph:
         self.flatten(y, oh * ow * c, f"{opcode} {k[0]}x{k[1]} c={c} s{stride} {padding} {act}")
 
     def fc(self, src: int, depth: int, src_q: tuple[float, int], units: int, *, act: str = "NONE",
-           per_channel: bool = True) -> None:
+           per_channel: bool = True, batches: int = 1, big: bool = False) -> None:
         g = self.g
-        flat = g.tensor((1, depth), scale=src_q[0], zero_point=src_q[1])
-        shape = g.tensor((2,), "int32", data=np.array([1, depth], dtype=np.int32))
-        g.op("RESHAPE", [src, shape], [flat], new_shape=[1, depth])
-        wd, ws = self.weights((units, depth), units, per_channel)
+        flat = g.tensor((batches, depth), scale=src_q[0], zero_point=src_q[1])
+        shape = g.tensor((2,), "int32", data=np.array([batches, depth], dtype=np.int32))
+        g.op("RESHAPE", [src, shape], [flat], new_shape=[batches, depth])
+        wd, ws = self.weights((units, depth), units, per_channel, big)
         wt = g.tensor((units, depth), data=wd, scale=ws, zero_point=[0] * len(ws), axis=0)
-        y = g.tensor((1, units), scale=self.out_q[0], zero_point=self.out_q[1])
+        y = g.tensor((batches, units), scale=self.out_q[0], zero_point=self.out_q[1])
         g.op("FULLY_CONNECTED", [flat, wt, self.bias(units, src_q[0], ws)], [y], fused_activation_function=act)
-        self.flatten(y, units, f"FULLY_CONNECTED {depth}->{units} {act} pc={per_channel}")
+        self.flatten(y, batches * units, f"FULLY_CONNECTED {batches}x{depth}->{units} {act} pc={per_channel} big={big}")
 
     def add(self, a: int, b: int, shape: tuple[int, ...], act: str = "NONE") -> None:
         y = self.g.tensor(shape, scale=self.out_q[0], zero_point=self.out_q[1])
@@ -212,6 +213,18 @@ def variants_graph(seed: int = 0) -> tuple[bytes, list[str]]:
     gr.fc(t27, 27, mid_q, 6)                                                # depth % 4 = 3, two row pairs + one
     t45, _ = gr.conv(x, shape, in_q, 5, (2, 3), stride=2, padding="VALID", out_q=mid_q, flatten=False)
     gr.fc(t45, 45, mid_q, 5, act="RELU")                                    # depth % 4 = 1
+    # depth 1..4 (tinyml_fc_small_*: one record per unit, no padding to 4), several batches, the
+    # four requantization variants, input zero points 3 / -128 / 127 (xs: every third pixel of x,
+    # a 1x1 max pool keeps its scale and zero point) and -128 (t2)
+    xs = gr.g.tensor((1, 2, 3, 36), scale=in_q[0], zero_point=in_q[1])
+    gr.g.op("MAX_POOL_2D", [x], [xs], padding="VALID", stride_h=3, stride_w=3, filter_height=1, filter_width=1,
+            fused_activation_function="NONE")
+    gr.fc(xs, 1, in_q, 1, batches=216, act="RELU6", big=True)               # l_clamp, one unit
+    gr.fc(xs, 2, in_q, 3, batches=108, act="RELU")                          # r_clamp (out zp -5)
+    gr.fc(xs, 3, in_q, 5, batches=72, big=True)                             # l_sat
+    gr.fc(t2, 1, mid_q, 3, batches=84)                                      # r_sat
+    gr.fc(t2, 3, mid_q, 2, batches=28, per_channel=False)
+    gr.fc(t2, 4, mid_q, 9, batches=21, act="RELU")
     gr.add(t7, gr.conv(x, shape, in_q, 7, (1, 1), out_q=in_q, flatten=False)[0], s7)  # two scales
     gr.add(t2, t2, s2, act="RELU6")                                         # x + x, activation bound
     c7 = gr.g.tensor((1, 1, 1, 7), data=gr.rng.integers(-128, 128, size=(1, 1, 1, 7)).astype(np.int8), scale=0.04,

@@ -222,6 +222,20 @@ typedef struct {
 } tinyml_fc_mm_params;
 void tinyml_fc_mm_s8(const tinyml_fc_mm_params *p, const int8_t *input, int8_t *output);
 
+/* FULLY_CONNECTED with depth 1..4 (sine's first layer): the matrix-multiply path would pad each
+ * row to 4 and pair the rows; here each unit is one record of 4 + depth int32, bias' mult c s
+ * (the requantization of the "r" / "l" variants above, planned by ops/_mm.py) then its depth
+ * weights, and the batch's inputs stay in registers across the units. */
+#define TINYML_FC_SMALL_MAX_DEPTH 4
+typedef struct {
+    int32_t batches, depth, units, act_min, act_max;
+    const int32_t *rec;         /* TINYML_CONST [units][4 + depth] */
+} tinyml_fc_small_params;
+void tinyml_fc_small_r_sat(const tinyml_fc_small_params *p, const int8_t *input, int8_t *output);
+void tinyml_fc_small_r_clamp(const tinyml_fc_small_params *p, const int8_t *input, int8_t *output);
+void tinyml_fc_small_l_sat(const tinyml_fc_small_params *p, const int8_t *input, int8_t *output);
+void tinyml_fc_small_l_clamp(const tinyml_fc_small_params *p, const int8_t *input, int8_t *output);
+
 /* The fast depthwise kernel: 1 when it computed the op, 0 when its shape is not its own (the
  * caller then runs its reference loop). Called with the params already loaded into RAM. */
 int tinyml_depthwise_conv_fast(const tinyml_depthwise_conv_params *p, const int8_t *input, int8_t *output);

@@ -387,7 +387,7 @@ TINYML_INLINE void mm_body(const tinyml_mm_params *p, const void *a, const void 
             mm_store1(out0 + c, a0, a1, rq, 1, lo, hi, lmode, sat);
             mm_store1(out0 + c + 2, a2, a3, rq + 8, c + 3 < out_c, lo, hi, lmode, sat);
         }
-        for (; c < out_c; c += 2, rq += 8) {
+        for (; c + 1 < out_c; c += 2, rq += 8) {
             int32_t a0 = rq[0], a1 = rq[1];
             const int8_t *xa = xa0, *end = xa0 + k4;
             do {
@@ -406,7 +406,17 @@ TINYML_INLINE void mm_body(const tinyml_mm_params *p, const void *a, const void 
                 xa += 4;
                 f += 8;
             } while (xa != end);
-            mm_store1(out0 + c, a0, a1, rq, c + 1 < out_c, lo, hi, lmode, sat);
+            mm_store1(out0 + c, a0, a1, rq, 1, lo, hi, lmode, sat);
+        }
+        if (c < out_c) { /* an odd last row: its pair's padding row is not multiplied (16 -> 1 layers) */
+            int32_t a0 = rq[0];
+            const int8_t *xa = xa0, *end = xa0 + k4;
+            do {
+                a0 += f[0] * xa[0] + f[1] * xa[1] + f[2] * xa[2] + f[3] * xa[3];
+                xa += 4;
+                f += 8;
+            } while (xa != end);
+            out0[c] = mm_rq(a0, rq[2], rq[3], rq[4], lo, hi, lmode, sat);
         }
     }
 #endif
@@ -430,6 +440,76 @@ void tinyml_mm_l_sat(const tinyml_mm_params *p, const void *a, const void *b, in
 void tinyml_mm_l_clamp(const tinyml_mm_params *p, const void *a, const void *b, int8_t *out0, int8_t *out1)
 {
     mm_body(p, a, b, out0, out1, 1, 0);
+}
+
+/* FULLY_CONNECTED, depth 1..4 (kernels_fast.h: tinyml_fc_small_params). One loop per depth so
+ * the weights of a record are plain int32 loads and the inputs live in registers; counted
+ * loops, so nothing is computed for the depths a layer does not have. */
+TINYML_INLINE void fc_small_depth(const tinyml_fc_small_params *p, const int8_t *x, int8_t *o, const int depth,
+                                  const int lmode, const int sat)
+{
+    const int32_t units = p->units, lo = p->act_min, hi = p->act_max;
+    const int32_t *rec = p->rec;
+    int32_t b = p->batches;
+    do {
+        const int32_t x0 = x[0], x1 = depth > 1 ? x[1] : 0, x2 = depth > 2 ? x[2] : 0, x3 = depth > 3 ? x[3] : 0;
+        const int32_t *r = rec;
+        int32_t n = units;
+        do {
+            int32_t acc = r[0] + r[4] * x0;
+            if (depth > 1) {
+                acc += r[5] * x1;
+            }
+            if (depth > 2) {
+                acc += r[6] * x2;
+            }
+            if (depth > 3) {
+                acc += r[7] * x3;
+            }
+            *o++ = mm_rq(acc, r[1], r[2], r[3], lo, hi, lmode, sat);
+            r += 4 + depth;
+        } while (--n);
+        x += depth;
+    } while (--b);
+}
+
+TINYML_INLINE void fc_small_body(const tinyml_fc_small_params *p, const int8_t *x, int8_t *o, const int lmode,
+                                 const int sat)
+{
+    switch (p->depth) {
+    case 1:
+        fc_small_depth(p, x, o, 1, lmode, sat);
+        break;
+    case 2:
+        fc_small_depth(p, x, o, 2, lmode, sat);
+        break;
+    case 3:
+        fc_small_depth(p, x, o, 3, lmode, sat);
+        break;
+    default:
+        fc_small_depth(p, x, o, 4, lmode, sat);
+        break;
+    }
+}
+
+void tinyml_fc_small_r_sat(const tinyml_fc_small_params *p, const int8_t *input, int8_t *output)
+{
+    fc_small_body(p, input, output, 0, 1);
+}
+
+void tinyml_fc_small_r_clamp(const tinyml_fc_small_params *p, const int8_t *input, int8_t *output)
+{
+    fc_small_body(p, input, output, 0, 0);
+}
+
+void tinyml_fc_small_l_sat(const tinyml_fc_small_params *p, const int8_t *input, int8_t *output)
+{
+    fc_small_body(p, input, output, 1, 1);
+}
+
+void tinyml_fc_small_l_clamp(const tinyml_fc_small_params *p, const int8_t *input, int8_t *output)
+{
+    fc_small_body(p, input, output, 1, 0);
 }
 
 #else

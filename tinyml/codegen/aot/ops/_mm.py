@@ -114,6 +114,19 @@ def plan(w: np.ndarray, bias: np.ndarray | None, mults: list[int], shifts: list[
     return MMPlan(k=k, k4=k4, out_c=out_c, filter=interleave(w), rq=rq, core=core, act_min=lo, act_max=hi)
 
 
+FC_SMALL_MAX_DEPTH = 4  # TINYML_FC_SMALL_MAX_DEPTH in kernels_fast.h
+
+
+def small_records(p: MMPlan, w: np.ndarray) -> np.ndarray:
+    """The tinyml_fc_small_params records of a fully-connected plan with depth <= 4: per unit
+    bias' mult c s (the plan's requantization, same proofs: only the summation order of
+    bias' + w * x changes) then the unit's ``depth`` weights, as int32 [units][4 + depth]."""
+    units, depth = w.shape
+    rq = p.rq.astype(np.int64)
+    rows = [[rq[i // 2][i % 2], *rq[i // 2][2 + 3 * (i % 2):5 + 3 * (i % 2)]] for i in range(units)]
+    return np.array([r + [int(v) for v in w[i]] for i, r in enumerate(rows)], dtype=np.int64).astype(np.int32)
+
+
 def mm_fields(ctx: OpContext, p: MMPlan) -> dict[str, Any]:
     """The tinyml_mm_params initializer (a nested designated initializer) of a plan."""
     filt = ctx.const_array("filter_mm", "int8_t", p.filter)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from tinyml.codegen.aot.context import OpContext
 from tinyml.codegen.aot.ops import _mm
 from tinyml.codegen.aot.ops._common import fused_activation, int8_io, weights_and_bias
@@ -34,6 +36,13 @@ def emit(ctx: OpContext) -> str:
         plan = _mm.plan_for(ctx, x, y, (lo, hi))  # None for asymmetric (per-tensor) weights
         if plan is None or plan.k4 > _mm.COL_MAX:
             return None
+        if depth <= _mm.FC_SMALL_MAX_DEPTH:  # no padding to 4, no row pairs: one record per unit
+            w2d = np.asarray(w.data, dtype=np.int8).reshape(units, depth)
+            rec = ctx.const_array("rec_fc", "int32_t", _mm.small_records(plan, w2d).reshape(-1))
+            p = ctx.params("tinyml_fc_small_params", {
+                "batches": batches, "depth": depth, "units": units, "act_min": lo, "act_max": hi, "rec": rec,
+            }, what="small")
+            return f"{plan.core.replace('tinyml_mm_', 'tinyml_fc_small_')}(&{p}, {ctx.ptr(x)}, {ctx.ptr(y)});"
         p = ctx.params("tinyml_fc_mm_params", {
             "mm": _mm.struct_literal(_mm.mm_fields(ctx, plan)), "core": plan.core,
             "batches": batches, "depth": depth,
