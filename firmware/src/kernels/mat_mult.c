@@ -167,6 +167,18 @@ TINYML_INLINE void mm_store1(int8_t *o0, int32_t a0, int32_t a1, const int32_t *
 #endif
 
 #ifdef TINYML_USE_DSP
+/* The r_sat requantization of a 2x2 block (rows a/b = pixels, 0/1 = the row pair's channels),
+ * storing to o0 / o1 and advancing them: the ending of both mm22_r_sat loops below. */
+#define TINYML_MM22_RQ_SAT_PAIR()                                                                        \
+    __asm__ volatile("ldrd %[m], %[k], [%[rq], #8]\n\t"                                                  \
+                     "ldr %[sh], [%[rq], #16]\n\t" TINYML_MM_RQ_SAT("a0", "o0") TINYML_MM_RQ_SAT("b0", "o1") \
+                     "ldrd %[m], %[k], [%[rq], #20]\n\t"                                                 \
+                     "ldr %[sh], [%[rq], #28]\n\t" TINYML_MM_RQ_SAT("a1", "o0") TINYML_MM_RQ_SAT("b1", "o1") \
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [o0] "+r"(o0),             \
+                       [o1] "+r"(o1), [m] "=&r"(m), [k] "=&r"(k), [sh] "=&r"(sh), [t] "=&r"(t)               \
+                     : [rq] "r"(rq)                                                                       \
+                     : "memory")
+
 /* The common conv layer (variant r_sat, two pixels, groups % 4 == 0, an even out_c): per row pair
  * only the unrolled MAC loop and the requantization; the loop state GCC spills around them is
  * the least a row pair needs (about 12 instructions besides 64 per 4 groups and 24 per 4 outputs). */
@@ -180,17 +192,7 @@ static void mm22_r_sat4(const int8_t *f, const int32_t *rq, int32_t pairs, const
         __asm__ volatile("1:\n\t" TINYML_MM22_BODY TINYML_MM22_BODY TINYML_MM22_BODY TINYML_MM22_BODY
                          "cmp %[pc], %[end]\n\t"
                          "bne 1b" TINYML_MM22_OPERANDS);
-        __asm__ volatile(
-            "ldrd %[m], %[k], [%[rq], #8]\n\t"
-            "ldr %[sh], [%[rq], #16]\n\t"
-            TINYML_MM_RQ_SAT("a0", "o0") TINYML_MM_RQ_SAT("b0", "o1")
-            "ldrd %[m], %[k], [%[rq], #20]\n\t"
-            "ldr %[sh], [%[rq], #28]\n\t"
-            TINYML_MM_RQ_SAT("a1", "o0") TINYML_MM_RQ_SAT("b1", "o1")
-            : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [o0] "+r"(o0), [o1] "+r"(o1),
-              [m] "=&r"(m), [k] "=&r"(k), [sh] "=&r"(sh), [t] "=&r"(t)
-            : [rq] "r"(rq)
-            : "memory");
+        TINYML_MM22_RQ_SAT_PAIR();
         rq += 8;
     } while (--pairs);
 }
@@ -216,17 +218,7 @@ static void mm22_r_sat(const int8_t *f, const int32_t *rq, int32_t pairs, const 
                              "cmp %[pc], %[end]\n\t"
                              "bne 1b" TINYML_MM22_OPERANDS);
         }
-        __asm__ volatile(
-            "ldrd %[m], %[k], [%[rq], #8]\n\t"
-            "ldr %[sh], [%[rq], #16]\n\t"
-            TINYML_MM_RQ_SAT("a0", "o0") TINYML_MM_RQ_SAT("b0", "o1")
-            "ldrd %[m], %[k], [%[rq], #20]\n\t"
-            "ldr %[sh], [%[rq], #28]\n\t"
-            TINYML_MM_RQ_SAT("a1", "o0") TINYML_MM_RQ_SAT("b1", "o1")
-            : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [o0] "+r"(o0), [o1] "+r"(o1),
-              [m] "=&r"(m), [k] "=&r"(k), [sh] "=&r"(sh), [t] "=&r"(t)
-            : [rq] "r"(rq)
-            : "memory");
+        TINYML_MM22_RQ_SAT_PAIR();
         rq += 8;
     } while (--pairs);
 }
