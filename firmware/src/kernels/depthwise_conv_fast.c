@@ -75,6 +75,27 @@ TINYML_INLINE void dw_store4(const dw_quant q, int32_t c, int32_t a0, int32_t a1
 }
 
 /* The generic depthwise loops (3x3 layers the generator packed take dw3_run instead). */
+/* Window sums of n channels (a constant at each call: the loop over them unrolls) from the first
+ * tap xr / wr, the input offset added per tap (the generic path: borders keep their own taps). */
+TINYML_INLINE void dw_window_sums(const int8_t *xr, const int8_t *wr, int32_t nky, int32_t nkx, int32_t x_step,
+                                  int32_t y_step, int32_t w_row, int32_t ch, int32_t in_offset, const int n,
+                                  int32_t *acc)
+{
+    int32_t ky, kx, i;
+    for (i = 0; i < n; ++i) {
+        acc[i] = 0;
+    }
+    for (ky = nky; ky > 0; --ky, xr += y_step, wr += w_row) {
+        const int8_t *xp = xr;
+        const int8_t *wp = wr;
+        for (kx = nkx; kx > 0; --kx, xp += x_step, wp += ch) {
+            for (i = 0; i < n; ++i) {
+                acc[i] += wp[i] * (xp[i] + in_offset);
+            }
+        }
+    }
+}
+
 TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant q, const int8_t *input,
                            int8_t *output, const int mode)
 {
@@ -145,41 +166,16 @@ TINYML_INLINE void dw_body(const tinyml_depthwise_conv_params *p, const dw_quant
 #undef TINYML_DW_TAP4
 #else
                 for (; c + 2 <= ch; c += 2) {
-                    int32_t acc[2] = {0, 0};
-                    const int8_t *xr = x_base + c;
-                    const int8_t *wr = w_base + c;
-                    int32_t ky, kx;
-                    for (ky = nky; ky > 0; --ky) {
-                        const int8_t *xp = xr;
-                        const int8_t *wp = wr;
-                        for (kx = nkx; kx > 0; --kx) {
-                            acc[0] += wp[0] * (xp[0] + p->in_offset);
-                            acc[1] += wp[1] * (xp[1] + p->in_offset);
-                            xp += x_step;
-                            wp += ch;
-                        }
-                        xr += y_step;
-                        wr += p->k_w * ch;
-                    }
+                    int32_t acc[2];
+                    dw_window_sums(x_base + c, w_base + c, nky, nkx, x_step, y_step, p->k_w * ch, ch, p->in_offset,
+                                   2, acc);
                     dw_store(q, c, 2, acc, output, mode);
                 }
 #endif
                 for (; c < ch; ++c) {
-                    int32_t acc = 0;
-                    const int8_t *xr = x_base + c;
-                    const int8_t *wr = w_base + c;
-                    int32_t ky, kx;
-                    for (ky = nky; ky > 0; --ky) {
-                        const int8_t *xp = xr;
-                        const int8_t *wp = wr;
-                        for (kx = nkx; kx > 0; --kx) {
-                            acc += *wp * (*xp + p->in_offset);
-                            xp += x_step;
-                            wp += ch;
-                        }
-                        xr += y_step;
-                        wr += p->k_w * ch;
-                    }
+                    int32_t acc;
+                    dw_window_sums(x_base + c, w_base + c, nky, nkx, x_step, y_step, p->k_w * ch, ch, p->in_offset,
+                                   1, &acc);
                     dw_store(q, c, 1, &acc, output, mode);
                 }
                 output += ch;

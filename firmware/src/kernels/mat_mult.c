@@ -225,29 +225,21 @@ static void mm22_r_sat(const int8_t *f, const int32_t *rq, int32_t pairs, const 
 #endif
 
 /* Portable 2x2 step: inputs xa[o..o+3], xb[o..o+3] times weights f[fo..fo+3] (row 0) and
- * f[fo+4..fo+7] (row 1). */
+ * f[fo+4..fo+7] (row 1), unrolled: PORT22_K is one k of it. */
+#define PORT22_K(o, fo)                                                                                        \
+    do {                                                                                                       \
+        const int32_t x_ = xa[(o)], y_ = xb[(o)], w0_ = f[(fo)], w1_ = f[(fo) + 4];                            \
+        a0 += w0_ * x_;                                                                                        \
+        b0 += w0_ * y_;                                                                                        \
+        a1 += w1_ * x_;                                                                                        \
+        b1 += w1_ * y_;                                                                                        \
+    } while (0)
 #define PORT22(o, fo)                                                                                          \
     do {                                                                                                       \
-        int32_t x_ = xa[(o)], y_ = xb[(o)], w0_ = f[(fo)], w1_ = f[(fo) + 4];                                  \
-        a0 += w0_ * x_;                                                                                        \
-        b0 += w0_ * y_;                                                                                        \
-        a1 += w1_ * x_;                                                                                        \
-        b1 += w1_ * y_;                                                                                        \
-        x_ = xa[(o) + 1], y_ = xb[(o) + 1], w0_ = f[(fo) + 1], w1_ = f[(fo) + 5];                              \
-        a0 += w0_ * x_;                                                                                        \
-        b0 += w0_ * y_;                                                                                        \
-        a1 += w1_ * x_;                                                                                        \
-        b1 += w1_ * y_;                                                                                        \
-        x_ = xa[(o) + 2], y_ = xb[(o) + 2], w0_ = f[(fo) + 2], w1_ = f[(fo) + 6];                              \
-        a0 += w0_ * x_;                                                                                        \
-        b0 += w0_ * y_;                                                                                        \
-        a1 += w1_ * x_;                                                                                        \
-        b1 += w1_ * y_;                                                                                        \
-        x_ = xa[(o) + 3], y_ = xb[(o) + 3], w0_ = f[(fo) + 3], w1_ = f[(fo) + 7];                              \
-        a0 += w0_ * x_;                                                                                        \
-        b0 += w0_ * y_;                                                                                        \
-        a1 += w1_ * x_;                                                                                        \
-        b1 += w1_ * y_;                                                                                        \
+        PORT22_K((o), (fo));                                                                                   \
+        PORT22_K((o) + 1, (fo) + 1);                                                                           \
+        PORT22_K((o) + 2, (fo) + 2);                                                                           \
+        PORT22_K((o) + 3, (fo) + 3);                                                                           \
     } while (0)
 
 TINYML_INLINE void mm_body(const tinyml_mm_params *p, const void *a, const void *b, int8_t *out0, int8_t *out1,

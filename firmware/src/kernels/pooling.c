@@ -22,6 +22,23 @@ TINYML_INLINE int32_t pool_avg(int32_t acc, int32_t count)
     return acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
 }
 
+/* The clipped window of output pixel (oy, ox): its first tap, and its rows and columns. */
+typedef struct {
+    const int8_t *win;
+    int32_t nky, nkx;
+} pool_window;
+
+TINYML_INLINE pool_window pool_window_at(const tinyml_pool_params *p, const int8_t *in_b, int32_t oy, int32_t ox)
+{
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int32_t ky0 = clip_lo(iy0), kx0 = clip_lo(ix0);
+    pool_window w;
+    w.nky = clip_hi(iy0, p->k_h, p->in_h) - ky0;
+    w.nkx = clip_hi(ix0, p->k_w, p->in_w) - kx0;
+    w.win = in_b + ((iy0 + ky0) * p->in_w + ix0 + kx0) * p->channels;
+    return w;
+}
+
 static void avg_pool_fast(const tinyml_pool_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t ch = p->channels, ch4 = ch & ~3;
@@ -29,14 +46,11 @@ static void avg_pool_fast(const tinyml_pool_params *p, const int8_t *input, int8
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * ch;
         for (oy = 0; oy < p->out_h; ++oy) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            const int32_t ky0 = clip_lo(iy0), ky1 = clip_hi(iy0, p->k_h, p->in_h);
             for (ox = 0; ox < p->out_w; ++ox, output += ch) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                const int32_t kx0 = clip_lo(ix0), kx1 = clip_hi(ix0, p->k_w, p->in_w);
-                const int32_t nky = ky1 - ky0, nkx = kx1 - kx0, count = nky * nkx;
+                const pool_window w = pool_window_at(p, in_b, oy, ox);
+                const int32_t nky = w.nky, nkx = w.nkx, count = nky * nkx;
                 const int32_t row_step = p->in_w * ch;
-                const int8_t *win = in_b + ((iy0 + ky0) * p->in_w + ix0 + kx0) * ch;
+                const int8_t *win = w.win;
                 if (count <= 0) {
                     for (c = 0; c < ch; ++c) {
                         output[c] = (int8_t)pool_clamp(0, p->act_min, p->act_max);
@@ -100,14 +114,11 @@ static void max_pool_fast(const tinyml_pool_params *p, const int8_t *input, int8
     for (b = 0; b < p->batches; ++b) {
         const int8_t *in_b = input + b * p->in_h * p->in_w * ch;
         for (oy = 0; oy < p->out_h; ++oy) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_h;
-            const int32_t ky0 = clip_lo(iy0), ky1 = clip_hi(iy0, p->k_h, p->in_h);
             for (ox = 0; ox < p->out_w; ++ox, output += ch) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_w;
-                const int32_t kx0 = clip_lo(ix0), kx1 = clip_hi(ix0, p->k_w, p->in_w);
-                const int32_t nky = ky1 - ky0, nkx = kx1 - kx0;
+                const pool_window w = pool_window_at(p, in_b, oy, ox);
+                const int32_t nky = w.nky, nkx = w.nkx;
                 const int32_t row_step = p->in_w * ch;
-                const int8_t *win = in_b + ((iy0 + ky0) * p->in_w + ix0 + kx0) * ch;
+                const int8_t *win = w.win;
                 c = 0;
 #ifdef TINYML_USE_DSP
                 if (full && nky > 0 && nkx > 0) {
