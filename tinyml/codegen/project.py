@@ -144,15 +144,17 @@ def check_optimize(optimize: str, engine: str) -> None:
 
 
 def check_fit(model: Model, board: Board, engine: str, arena_bytes: int, samples_bytes: int = 0,
-              defines: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The board-fit figures; raises DOES_NOT_FIT naming what is over and by how much."""
+              defines: tuple[str, ...] = (), generated: dict[str, str] | None = None) -> dict[str, Any]:
+    """The board-fit figures; raises DOES_NOT_FIT naming what is over and by how much.
+    ``generated``: the aot model's C as the project holds it (measured, not generated again)."""
     from tinyml.model.analysis import analyze, board_fit
 
     if engine == "aot":
         from tinyml.codegen.aot.footprint import model_flash_bytes
 
         fit = board_fit(analyze(model), board, engine, arena_bytes, "aot memory planner, exact",
-                        aot_flash_bytes=model_flash_bytes(model, board.arch, defines), samples_bytes=samples_bytes)
+                        aot_flash_bytes=model_flash_bytes(model, board.arch, defines, generated),
+                        samples_bytes=samples_bytes)
     else:
         fit = board_fit(analyze(model), board, engine, arena_bytes, samples_bytes=samples_bytes)
     if not fit.fits:
@@ -282,7 +284,8 @@ def _aot_files(model: Model, board: Board, name: str) -> tuple[dict[str, str | b
     arena = plan(model).arena_bytes
     files: dict[str, str | bytes] = {"include/model.h": generated["model.h"], "src/model.c": generated["model.c"]}
     files.update(_read_tree(resource_dir("firmware") / "src" / "kernels", "src/tinyml/kernels"))
-    info = {"arena_bytes": arena, "arena_source": "aot memory planner (exact)", "lib_deps": []}
+    # generated: measured by the fit check (compiled for the board's arch) as it is written here
+    info = {"arena_bytes": arena, "arena_source": "aot memory planner (exact)", "lib_deps": [], "generated": generated}
     return files, info
 
 
@@ -322,7 +325,7 @@ def generate_project(model: Model, board: Board, engine: str | None = None, *, s
         samples = Samples(samples.data[:limit], samples.note + f", first {limit} kept")
     tin = model.input_tensors()[0]
     fit = check_fit(model, board, engine, info["arena_bytes"], samples_bytes=len(samples.data) * tin.nbytes,
-                    defines=OPTIMIZE[optimize])
+                    defines=OPTIMIZE[optimize], generated=info.get("generated"))
 
     files: dict[str, str | bytes] = {}
     files.update(_read_tree(fw / "include" / "tinyml", "include/tinyml"))

@@ -333,7 +333,7 @@ def board_fit(report: InspectReport, board: Any, engine: str, arena_bytes: int |
     Both engines add the board's ``flash_reserved_bytes`` (framework, startup, device runtime),
     and a generated project the ``samples_bytes`` of the inputs it stores to stream.
     """
-    reserved = int(getattr(board, "flash_reserved_bytes", 0))
+    reserved = board.flash_reserved_bytes
     kernels = len({o.opcode for o in report.ops})
     notes = []
     if engine == "aot" and aot_flash_bytes is not None:

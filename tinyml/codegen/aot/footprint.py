@@ -18,7 +18,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from tinyml.errors import TinymlError
+from tinyml.errors import ErrorKind, TinymlError
 from tinyml.model.tflite import Model
 
 log = logging.getLogger(__name__)
@@ -88,37 +88,45 @@ def _flash_of(size_tool: str, elf: Path) -> int:
     return text + data
 
 
-def model_flash_bytes(model: Model, arch: str, defines: tuple[str, ...] = ()) -> int | None:
+def _available(arch: str) -> bool:
+    import shutil
+
+    if arch not in ARCHES:
+        return False
+    cc, size_tool, _ = ARCHES[arch]
+    return all(shutil.which(tool) is not None
+               for tool in (cc, size_tool, cc.replace("gcc", "ar"), size_tool.replace("size", "nm")))
+
+
+def model_flash_bytes(model: Model, arch: str, defines: tuple[str, ...] = (),
+                      generated: dict[str, str] | None = None) -> int | None:
     """Flash the generated aot model adds on ``arch`` (constants + kernel code + call sequence),
     or None when it cannot be measured here (unknown arch, compiler not installed, a model the
     aot engine cannot compile: the caller's estimate and errors cover those). ``defines``: the
-    project's extra -D flags (-DTINYML_NO_FAST for a size-optimized build)."""
-    import shutil
-
+    project's extra -D flags (-DTINYML_NO_FAST for a size-optimized build). ``generated``: the
+    model's already generated {"model.c", "model.h"} (a project's), else generated here. Cached
+    under the bytes compiled: kernels, headers, flags and the generated C."""
     from tinyml import __version__
     from tinyml.build import snapshot
     from tinyml.codegen.aot.generator import generate
 
-    if arch not in ARCHES:
+    if not _available(arch):
         return None
-    cc, size_tool, _ = ARCHES[arch]
-    if any(shutil.which(tool) is None for tool in (cc, size_tool, cc.replace("gcc", "ar"))):
+    try:
+        files = generated if generated is not None else generate(model, target=arch, name="model")
+    except TinymlError:
         return None
     # read once: the cache keys and the compiler see the same bytes (tinyml.build.snapshot)
     fw = snapshot.firmware_files("src/kernels/*.c", "include/tinyml/*.h")
     kernels_key = snapshot.digest(fw, __version__, arch, *defines)[:24]
-    cache = _cache_dir() / f"{snapshot.digest({}, kernels_key, model.sha256)[:24]}.json"
+    cache = _cache_dir() / f"{snapshot.digest({n: t.encode() for n, t in files.items()}, kernels_key)[:24]}.json"
     if cache.is_file():
         try:
             return int(json.loads(cache.read_text())["flash_bytes"])
         except (ValueError, KeyError, OSError):
             pass  # a damaged cache entry: measure again
     try:
-        files = generate(model, target=arch, name="model")
-    except TinymlError:
-        return None
-    try:
-        flash = _measure(files, arch, fw, kernels_key, defines)
+        flash, _ = _measure(files, arch, fw, kernels_key, defines)
     except TinymlError as err:  # our generated C failing to build is a bug, not the user's: estimate
         log.warning("could not measure the aot model's flash on %s: %s", arch, err.message)
         return None
@@ -132,8 +140,26 @@ def model_flash_bytes(model: Model, arch: str, defines: tuple[str, ...] = ()) ->
     return flash
 
 
+def flash_split(model: Model, arch: str, defines: tuple[str, ...] = (), *, name: str = "model") -> tuple[int, int]:
+    """(flash the aot model adds on ``arch``, of which constant data: weights, biases,
+    requantization records, params structs), measured uncached (bench/aot_size.py). Raises
+    TinymlError when it cannot be measured."""
+    from tinyml import __version__
+    from tinyml.build import snapshot
+    from tinyml.codegen.aot.generator import generate
+
+    if not _available(arch):
+        raise TinymlError(f"cannot measure flash on {arch}: no compiler for it here",
+                          hint="apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-avr avr-libc",
+                          kind=ErrorKind.TOOL)
+    fw = snapshot.firmware_files("src/kernels/*.c", "include/tinyml/*.h")
+    files = generate(model, target=arch, name=name)
+    return _measure(files, arch, fw, snapshot.digest(fw, __version__, arch, *defines)[:24], defines)
+
+
 def _measure(files: dict[str, str], arch: str, fw: dict[str, bytes], kernels_key: str,
-             defines: tuple[str, ...]) -> int:
+             defines: tuple[str, ...]) -> tuple[int, int]:
+    """(flash the model adds to an empty program, of which its constant symbols)."""
     from tinyml.build import snapshot
     from tinyml.runner import run
 
@@ -151,7 +177,22 @@ def _measure(files: dict[str, str], arch: str, fw: dict[str, bytes], kernels_key
         run([cc, *flags, str(d / "main.c"), str(d / "model.c"), str(lib), *ld, "-o", str(d / "model.elf")],
             what=f"measuring the aot model's flash on {arch}")
         run([cc, *flags, str(d / "empty.c"), *ld, "-o", str(d / "empty.elf")], what=f"linking an empty {arch} program")
-        return _flash_of(size_tool, d / "model.elf") - _flash_of(size_tool, d / "empty.elf")
+        total = _flash_of(size_tool, d / "model.elf") - _flash_of(size_tool, d / "empty.elf")
+        return total, _const_bytes(size_tool.replace("size", "nm"), d / "model.elf")
+
+
+def _const_bytes(nm_tool: str, elf: Path) -> int:
+    """Bytes of the generated model's constant symbols (op<N>_*, const_tensor*) in a linked ELF."""
+    import re
+
+    from tinyml.runner import run
+
+    total = 0
+    for line in run([nm_tool, "-S", str(elf)], what=f"{nm_tool} {elf.name}").stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2] in "rRdD" and re.match(r"(op\d+_|const_tensor)", parts[3]):
+            total += int(parts[1], 16)
+    return total
 
 
 def _cache_dir() -> Path:
